@@ -1,0 +1,149 @@
+// The cpu backend: validates what memory safety needs (ids inside pools, table widths) and runs the
+// kernel table chosen for this CPU at load time.
+#include <cstdlib>
+#include <string>
+
+#include "isa.h"
+#include "select_attn/backend.h"
+#include "thread_pool.h"
+
+namespace select_attn::cpu {
+
+const KernelTable& kernels() {
+  static const KernelTable* chosen = [] {
+    const char* force = std::getenv("SA_CPU_ISA");
+    std::string f = force ? force : "";
+#ifdef SA_HAVE_X86_ISAS
+    __builtin_cpu_init();
+    bool has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                  __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (f == "generic") return &generic::table;
+    if (f == "avx2" && has2) return &avx2::table;
+    if (has512 && (f.empty() || f == "avx512")) return &avx512::table;
+    if (has2) return &avx2::table;
+#endif
+    return &generic::table;
+  }();
+  return *chosen;
+}
+
+namespace {
+
+Status check_dtype_float(DType t, const char* fam, const char* arg) {
+  if (t == DType::f32 || t == DType::f16 || t == DType::bf16) return Status::Ok();
+  return Status::unsupported(std::string(fam) + " (cpu): " + arg + " dtype " + dtype_name(t) +
+                             " unsupported; supported: f32, f16, bf16");
+}
+
+// Checks ids of the first ceil(len/per) entries of each table row against [0, pool).
+Status check_table(const char* fam, const char* arg, const int32_t* table, int rows, int width,
+                   const int32_t* lens, int64_t per, int64_t pool) {
+  for (int b = 0; b < rows; ++b) {
+    int64_t len = lens[b];
+    if (len < 0) return Status::invalid(std::string(fam) + " (cpu): seqLens[" + std::to_string(b) + "] = " + std::to_string(len) + " is negative");
+    int64_t used = (len + per - 1) / per;
+    if (used > width)
+      return Status::invalid(std::string(fam) + " (cpu): " + arg + " has " + std::to_string(width) + " columns but sequence " +
+                             std::to_string(b) + " needs " + std::to_string(used));
+    for (int64_t j = 0; j < used; ++j) {
+      int32_t id = table[(int64_t)b * width + j];
+      if (id < 0 || id >= pool)
+        return Status::invalid(std::string(fam) + " (cpu): " + arg + "[" + std::to_string(b) + ", " + std::to_string(j) +
+                               "] = " + std::to_string(id) + " is outside the pool [0, " + std::to_string(pool) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  std::string device_info() const override {
+    std::string s = std::string("isa=") + kernels().isa + " threads=" + std::to_string(num_threads());
+    return s;
+  }
+
+  // quest_metadata
+  Status supports(const QuestMetadataParams& p) const override { return check_dtype_float(p.dtype, "quest_metadata", "kCache"); }
+  Status run(const QuestMetadataParams& p) override {
+    SA_RETURN_IF_ERROR(supports(p));
+    SA_RETURN_IF_ERROR(check_table("quest_metadata", "blockTables", p.block_tables, p.num_seqs, p.max_blocks_per_seq,
+                                   p.seq_lens, p.block_size, p.num_blocks));
+    SA_RETURN_IF_ERROR(check_table("quest_metadata", "metaBlockTables", p.meta_block_tables, p.num_seqs,
+                                   p.max_meta_pages_per_seq, p.seq_lens, (int64_t)p.block_size * p.meta_rows,
+                                   p.num_meta_pages));
+    return kernels().quest_metadata(p);
+  }
+
+  // quest_select
+  Status supports(const QuestSelectParams& p) const override {
+    SA_RETURN_IF_ERROR(check_dtype_float(p.query_dtype, "quest_select", "query"));
+    return check_dtype_float(p.meta_dtype, "quest_select", "maxMeta");
+  }
+  Status run(const QuestSelectParams& p) override {
+    SA_RETURN_IF_ERROR(supports(p));
+    SA_RETURN_IF_ERROR(check_table("quest_select", "metaBlockTables", p.meta_block_tables, p.num_seqs,
+                                   p.max_meta_pages_per_seq, p.seq_lens, (int64_t)p.block_size * p.meta_rows,
+                                   p.num_meta_pages));
+    return kernels().quest_select(p);
+  }
+
+  // paged_attention
+  Status supports(const PagedAttentionParams& p) const override {
+    SA_RETURN_IF_ERROR(check_dtype_float(p.q_dtype, "paged_attention", "q"));
+    return check_dtype_float(p.kv_dtype, "paged_attention", "kCache");
+  }
+  Status run(const PagedAttentionParams& p) override {
+    SA_RETURN_IF_ERROR(supports(p));
+    SA_RETURN_IF_ERROR(check_table("paged_attention", "blockTables", p.block_tables, p.num_seqs, p.max_blocks_per_seq,
+                                   p.seq_lens, p.block_size, p.num_blocks));
+    return kernels().paged_attention(p);
+  }
+
+  // kv_cache
+  Status supports(const CacheWriteParams& p) const override { return check_dtype_float(p.dtype, "kv_cache", "key"); }
+  Status run(const CacheWriteParams& p) override {
+    SA_RETURN_IF_ERROR(supports(p));
+    int64_t slots = p.num_blocks * p.block_size;
+    for (int64_t t = 0; t < p.num_tokens; ++t) {
+      int32_t s = p.slot_mapping[t];
+      if (s < -1 || s >= slots)
+        return Status::invalid("kv_cache (cpu): slotMapping[" + std::to_string(t) + "] = " + std::to_string(s) +
+                               " is outside [-1, " + std::to_string(slots) + ")");
+    }
+    return kernels().cache_write(p);
+  }
+  Status supports(const QuestMetadataAppendParams& p) const override { return check_dtype_float(p.dtype, "kv_cache", "key"); }
+  Status run(const QuestMetadataAppendParams& p) override {
+    SA_RETURN_IF_ERROR(supports(p));
+    for (int64_t t = 0; t < p.num_tokens; ++t) {
+      int32_t b = p.seq_idx[t], pos = p.positions[t];
+      if (b < 0 || b >= p.num_seqs)
+        return Status::invalid("kv_cache (cpu): seqIdx[" + std::to_string(t) + "] = " + std::to_string(b) +
+                               " is outside [0, " + std::to_string(p.num_seqs) + ")");
+      if (pos < 0)
+        return Status::invalid("kv_cache (cpu): positions[" + std::to_string(t) + "] = " + std::to_string(pos) + " is negative");
+      int64_t page = (int64_t)(pos / p.block_size) / p.meta_rows;
+      if (page >= p.max_meta_pages_per_seq)
+        return Status::invalid("kv_cache (cpu): positions[" + std::to_string(t) + "] = " + std::to_string(pos) +
+                               " needs metadata page " + std::to_string(page) + " but metaBlockTables has " +
+                               std::to_string(p.max_meta_pages_per_seq) + " columns");
+      int32_t id = p.meta_block_tables[(int64_t)b * p.max_meta_pages_per_seq + page];
+      if (id < 0 || id >= p.num_meta_pages)
+        return Status::invalid("kv_cache (cpu): metaBlockTables[" + std::to_string(b) + ", " + std::to_string(page) +
+                               "] = " + std::to_string(id) + " is outside the pool [0, " + std::to_string(p.num_meta_pages) + ")");
+    }
+    return kernels().quest_metadata_append(p);
+  }
+};
+
+}  // namespace
+
+Backend* make_cpu_backend() {
+  static CpuBackend b;
+  return &b;
+}
+
+}  // namespace select_attn::cpu
