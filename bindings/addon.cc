@@ -181,6 +181,18 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// measureCeiling(backend, bytes, reps) -> ms per streaming pass (see Backend::measure_ceiling)
+Napi::Value MeasureCeiling(const Napi::CallbackInfo& info) {
+  Backend* be = backend_arg(info, "ceiling");
+  double bytes = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  int reps = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 10;
+  if (!(bytes >= 4096 && bytes <= 1e12)) throw make_error(info.Env(), Code::invalid_arg, "ceiling", be->name(), "measureCeiling: bytes must be in [4096, 1e12]");
+  double ms = 0;
+  Status st = be->measure_ceiling((size_t)bytes, reps < 1 ? 1 : reps, &ms);
+  if (!st.ok()) throw make_error(info.Env(), st.code, "ceiling", be->name(), st.message);
+  return Napi::Number::New(info.Env(), ms);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("questMetadata", Napi::Function::New(env, QuestMetadata));
   exports.Set("questSelect", Napi::Function::New(env, QuestSelect));
@@ -193,6 +205,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceFree", Napi::Function::New(env, DeviceFree));
   exports.Set("deviceCopy", Napi::Function::New(env, DeviceCopy));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
+  exports.Set("measureCeiling", Napi::Function::New(env, MeasureCeiling));
   return exports;
 }
 

@@ -1,6 +1,8 @@
 // The cpu backend: validates what memory safety needs (ids inside pools, table widths) and runs the
 // kernel table chosen for this CPU at load time.
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "isa.h"
@@ -63,6 +65,25 @@ class CpuBackend final : public Backend {
   std::string device_info() const override {
     std::string s = std::string("isa=") + kernels().isa + " threads=" + std::to_string(num_threads());
     return s;
+  }
+
+  Status measure_ceiling(size_t bytes, int reps, double* ms) override {
+    const int T = num_threads();
+    const size_t chunk = (bytes / T + 4095) / 4096 * 4096;
+    char* buf = static_cast<char*>(std::aligned_alloc(4096, chunk * T));
+    if (!buf) return Status::oom("cpu: cannot allocate the ceiling buffer");
+    parallel_for(T, [&](int64_t t, int) { std::memset(buf + t * chunk, 1, chunk); });  // fault pages in
+    volatile float sink = 0;
+    auto pass = [&] {
+      parallel_for(T, [&](int64_t t, int) { sink = sink + kernels().stream_read(buf + t * chunk, chunk); });
+    };
+    pass();
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) pass();
+    auto t1 = std::chrono::steady_clock::now();
+    std::free(buf);
+    *ms = std::chrono::duration<double, std::milli>(t1 - t0).count() / reps;
+    return Status::Ok();
   }
 
   // quest_metadata

@@ -15,6 +15,7 @@ struct KernelTable {
   Status (*paged_attention)(const PagedAttentionParams&);
   Status (*cache_write)(const CacheWriteParams&);
   Status (*quest_metadata_append)(const QuestMetadataAppendParams&);
+  float (*stream_read)(const void* p, size_t bytes);  // sum of the floats, so the read is not elided
 };
 
 #define SA_DECLARE_ISA(ns)                                            \
@@ -24,6 +25,7 @@ struct KernelTable {
   Status paged_attention(const PagedAttentionParams&);                \
   Status cache_write(const CacheWriteParams&);                        \
   Status quest_metadata_append(const QuestMetadataAppendParams&);     \
+  float stream_read(const void* p, size_t bytes);                     \
   extern const KernelTable table;                                     \
   }
 SA_DECLARE_ISA(generic)

@@ -28,6 +28,7 @@ export interface NativeAddon {
   deviceFree(handle: object): void;
   deviceCopy(handle: object, host: ArrayBufferView, byteOffset: number, dir: 'upload' | 'download'): void;
   synchronize(backend: string): void;
+  measureCeiling(backend: string, bytes: number, reps: number): number;
 }
 
 let cached: NativeAddon | undefined;
@@ -37,6 +38,7 @@ export function native(): NativeAddon {
   const here = dirname(fileURLToPath(import.meta.url));
   const require = createRequire(import.meta.url);
   const candidates = [join(here, '..', 'build', 'Release', 'select_attn.node'), join(here, '..', '..', 'build', 'Release', 'select_attn.node')];
+  if (process.env.SA_ADDON) candidates.unshift(process.env.SA_ADDON);
   const path = candidates.find((p) => existsSync(p));
   if (!path) throw new Error(`select-attn: native addon not built (looked in ${candidates.join(', ')}); run npm install`);
   cached = require(path) as NativeAddon;

@@ -40,6 +40,11 @@ class Backend {
   virtual Status download(void* /*dst*/, const void* /*src*/, size_t /*bytes*/) { return Status::unsupported("no device memory"); }
   // Waits for queued work; reports errors the kernels recorded on the device (e.g. ids outside a pool).
   virtual Status synchronize() { return Status::Ok(); }
+  // The bandwidth ceiling for benchmarks: ms per pass of a plain streaming read of `bytes` bytes (cpu:
+  // all threads, SIMD loads; device backends: a device-to-device copy, read+write counted, of bytes/2).
+  virtual Status measure_ceiling(size_t /*bytes*/, int /*reps*/, double* /*ms_per_rep*/) {
+    return Status::unsupported(std::string(name()) + ": no ceiling measurement");
+  }
   // Device-event timing of fn(), for benchmarks; host backends use a monotonic clock.
   virtual Status elapsed_ms(void (*fn)(void*), void* ctx, int reps, double* ms_per_rep);
 
