@@ -114,6 +114,12 @@ Napi::Value ListBackends(const Napi::CallbackInfo& info) {
     o.Set("reason", st.message);
     o.Set("device", e.backend ? e.backend->is_device() : false);
     o.Set("info", e.backend && st.ok() ? e.backend->device_info() : "");
+    Napi::Array fams = Napi::Array::New(env);
+    if (e.backend) {
+      uint32_t k = 0;
+      for (const std::string& f : e.backend->families()) fams.Set(k++, f);
+    }
+    o.Set("families", fams);
     arr.Set(i++, o);
   }
   return arr;

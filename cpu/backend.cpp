@@ -62,6 +62,9 @@ Status check_table(const char* fam, const char* arg, const int32_t* table, int r
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
+  std::vector<std::string> families() const override {
+    return {"quest_metadata", "quest_select", "paged_attention", "kv_cache"};
+  }
   std::string device_info() const override {
     std::string s = std::string("isa=") + kernels().isa + " threads=" + std::to_string(num_threads());
     return s;

@@ -11,6 +11,8 @@ export interface NativeBackendInfo {
   reason: string;
   device: boolean;
   info: string;
+  /** families the backend implements */
+  families: string[];
 }
 
 type Mode = 'sync' | 'async' | 'time';

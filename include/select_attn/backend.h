@@ -18,6 +18,9 @@ class Backend {
   virtual bool is_device() const { return false; }
   // Ok when usable on this machine; otherwise the reason (no GPU, driver missing...).
   virtual Status available() const { return Status::Ok(); }
+  // Families this backend implements (quest_metadata, quest_select, paged_attention, kv_cache);
+  // tests and verify run a family on every available backend that lists it.
+  virtual std::vector<std::string> families() const { return {}; }
   // One-line description of the device (model, memory) or CPU features.
   virtual std::string device_info() const { return ""; }
 

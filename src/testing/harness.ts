@@ -1,6 +1,7 @@
 // One verification engine for vitest and `select-attn verify`: families register case lists; each
 // case runs on a backend with fresh seeded inputs and compares against the family's reference.
 import { type BackendName, listBackends } from '../backends.js';
+import type { HostTensor } from '../tensor.js';
 
 export interface CaseResult {
   pass: boolean;
@@ -19,18 +20,30 @@ export interface Case {
 export interface FamilySuite {
   family: string;
   cases(): Case[];
+  /** how `select-attn run <family>` calls the kernel on tensors read from .npy files */
+  run?: RunSpec;
+}
+
+export interface RunSpec {
+  /** tensor inputs read from DIR/<name>.npy (SPEC names, camelCase) */
+  inputs: readonly string[];
+  optionalInputs?: readonly string[];
+  /** outputs written to OUT/<name>.npy */
+  outputs: readonly string[];
+  /** scalar options come from DIR/options.json */
+  call(tensors: Record<string, HostTensor>, options: Record<string, unknown>, backend: BackendName): Record<string, HostTensor> | Promise<Record<string, HostTensor>>;
 }
 
 /**
- * Backends a family's tests run on: every available backend that lists the family, plus cuda when
- * SA_REQUIRE_CUDA=1 (so a missing GPU fails instead of skipping).
+ * Backends a family's tests run on: every available backend that implements the family, plus cuda
+ * when SA_REQUIRE_CUDA=1 (so a missing GPU fails instead of skipping). SA_BACKENDS=a,b narrows it.
  */
-export function testBackends(families: readonly BackendName[] = ['cpu', 'cuda', 'ascend', 'ascend-sim', 'metal']): BackendName[] {
+export function testBackends(family: string): BackendName[] {
   const out: BackendName[] = [];
   const requireCuda = process.env.SA_REQUIRE_CUDA === '1';
   for (const b of listBackends()) {
-    if (!families.includes(b.name)) continue;
-    if (b.available || (b.name === 'cuda' && requireCuda)) out.push(b.name);
+    if (b.available && b.families.includes(family)) out.push(b.name);
+    else if (b.name === 'cuda' && requireCuda) out.push(b.name);
   }
   const only = process.env.SA_BACKENDS?.split(',').filter(Boolean);
   return only ? out.filter((b) => only.includes(b)) : out;
