@@ -1,6 +1,6 @@
 // One verification engine for vitest and `select-attn verify`: families register case lists; each
 // case runs on a backend with fresh seeded inputs and compares against the family's reference.
-import { type BackendName, listBackends } from '../backends.js';
+import { type BackendName, DeviceTensor, type Tensor, isDeviceBackend, listBackends } from '../backends.js';
 import type { HostTensor } from '../tensor.js';
 
 export interface CaseResult {
@@ -107,4 +107,30 @@ export function maxRelErr(out: ArrayLike<number>, ref: ArrayLike<number>): numbe
     den = Math.max(den, Math.abs(ref[i]));
   }
   return den === 0 ? num : num / den;
+}
+
+/**
+ * Puts host tensors where a backend needs them: as they are for host backends, uploaded as
+ * DeviceTensors for device backends. fetch() brings one back to the host; dispose() frees device copies.
+ */
+export function place(backend: BackendName, tensors: Record<string, HostTensor | undefined>): Placed {
+  const device = isDeviceBackend(backend);
+  const args: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(tensors)) if (t) args[k] = device ? DeviceTensor.upload(t, backend) : t;
+  return {
+    args,
+    fetch(name: string): HostTensor {
+      const t = args[name];
+      return t instanceof DeviceTensor ? t.download() : (t as HostTensor);
+    },
+    dispose() {
+      for (const t of Object.values(args)) if (t instanceof DeviceTensor) t.dispose();
+    },
+  };
+}
+
+export interface Placed {
+  args: Record<string, Tensor>;
+  fetch(name: string): HostTensor;
+  dispose(): void;
 }
