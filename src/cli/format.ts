@@ -29,7 +29,7 @@ export class UsageError extends Error {
 /** Renders rows as aligned columns; columns whose cells all look numeric are right-aligned. */
 export function table(header: string[], rows: string[][]): string {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => /^[-+]?[\d.,]+(e[-+]?\d+)?\s*[%x]?$|^-$|^—$|^NaN$/.test((r[i] ?? '').trim())));
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => /^[-+]?[\d.,]+(e[-+]?\d+)?\s*([%x]|[kMGT]?B)?$|^-$|^NaN$/.test((r[i] ?? '').trim())));
   const line = (cells: string[]) => cells.map((c, i) => (numeric[i] ? (c ?? '').padStart(w[i]) : (c ?? '').padEnd(w[i]))).join('  ').trimEnd();
   return [line(header), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
 }

@@ -18,7 +18,7 @@ export interface CliDeps {
   io?: Io;
   /** families to use instead of discovering experiments/ (tests) */
   registry?: Registry;
-  /** experiments root to discover from (default: this package's) */
+  /** folder holding experiments/ to discover from (default: SA_EXPERIMENTS_ROOT, else this package's) */
   root?: string;
 }
 
@@ -55,10 +55,12 @@ function addBenchFlags(y: Argv, bench: BenchFamily | undefined): Argv {
  * 1 a failed verification / benchmark point / kernel call, 2 a usage error.
  */
 export async function main(argv: string[], deps: CliDeps = {}): Promise<number> {
+  // yargs reads a lone '-' as a positional; `--json -` means stdout
+  argv = argv.flatMap((t, i) => (t === '-' && argv[i - 1]?.startsWith('--') ? [] : t.startsWith('--') && argv[i + 1] === '-' ? [`${t}=-`] : [t]));
   const io = deps.io ?? processIo();
   let registry: Registry | undefined = deps.registry;
   const reg = async (): Promise<Registry> => {
-    registry ??= await discover(deps.root);
+    registry ??= await discover(deps.root ?? (io.env.SA_EXPERIMENTS_ROOT || undefined));
     return registry;
   };
   let code = 0;

@@ -5,6 +5,8 @@ export interface Series {
   name: string;
   points: { x: number | string; y: number }[];
   dashed?: boolean;
+  /** series with the same group share a colour (e.g. a backend and its dashed ceiling) */
+  group?: string;
 }
 
 export interface ChartSpec {
@@ -37,16 +39,18 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
 function tickLabel(v: number): string {
   const a = Math.abs(v);
   if (a >= 1e6 && Number.isInteger(v) && v % 1024 ** 2 === 0) return `${v / 1024 ** 2}Mi`;
-  if (a >= 1e4 && Number.isInteger(v) && v % 1024 === 0) return `${v / 1024}Ki`;
+  if (Number.isInteger(v) && a < 1e6) return String(v);
   if (a >= 1e6 || (a > 0 && a < 1e-3)) return v.toExponential(1);
   return String(Number(v.toPrecision(4)));
 }
 
 /** Renders the chart as an SVG document. */
 export function lineChartSvg(spec: ChartSpec): string {
-  const W = spec.width ?? 760;
+  // the legend sits right of the plot so it never hides a line
+  const lw = Math.max(...spec.series.map((s) => s.name.length), 4) * 7 + 40;
+  const W = (spec.width ?? 760) + lw;
   const H = spec.height ?? 460;
-  const m = { l: 70, r: 20, t: 40, b: 56 };
+  const m = { l: 70, r: lw + 16, t: 40, b: 56 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
 
@@ -55,12 +59,13 @@ export function lineChartSvg(spec: ChartSpec): string {
   const cats = [...new Set(xsAll.map(String))];
   const xnums = numeric ? [...new Set(xsAll as number[])].sort((a, b) => a - b) : [];
   const log = numeric && xnums.length > 1 && xnums[0] > 0 && xnums[xnums.length - 1] / xnums[0] >= 8;
+  const pad = 0.04 * pw; // end points off the axes
   const fx = (x: number | string): number => {
-    if (!numeric) return cats.length === 1 ? pw / 2 : (cats.indexOf(String(x)) / (cats.length - 1)) * pw;
+    if (!numeric) return cats.length === 1 ? pw / 2 : pad + (cats.indexOf(String(x)) / (cats.length - 1)) * (pw - 2 * pad);
     const [a, b] = [xnums[0], xnums[xnums.length - 1]];
     if (a === b) return pw / 2;
     const t = log ? (Math.log2(x as number) - Math.log2(a)) / (Math.log2(b) - Math.log2(a)) : ((x as number) - a) / (b - a);
-    return t * pw;
+    return pad + t * (pw - 2 * pad);
   };
   const ys = spec.series.flatMap((s) => s.points.map((p) => p.y)).filter((y) => Number.isFinite(y));
   const ymax = ys.length ? Math.max(...ys) : 1;
@@ -91,20 +96,21 @@ export function lineChartSvg(spec: ChartSpec): string {
   o.push(`<line x1="0" x2="0" y1="0" y2="${ph}" stroke="black"/>`);
   o.push(`<text x="${pw / 2}" y="${ph + 42}" text-anchor="middle">${esc(spec.xLabel + (log ? ' (log scale)' : ''))}</text>`);
   o.push(`<text transform="translate(-52,${ph / 2}) rotate(-90)" text-anchor="middle">${esc(spec.yLabel)}</text>`);
-  // series
-  spec.series.forEach((s, i) => {
-    const c = COLORS[i % COLORS.length];
+  // series; a group keeps one colour
+  const groups = [...new Set(spec.series.map((s) => s.group ?? s.name))];
+  const color = (s: Series) => COLORS[groups.indexOf(s.group ?? s.name) % COLORS.length];
+  spec.series.forEach((s) => {
+    const c = color(s);
     const pts = s.points.filter((p) => Number.isFinite(p.y)).sort((a, b) => fx(a.x) - fx(b.x));
     if (pts.length > 1)
       o.push(`<polyline fill="none" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''} points="${pts.map((p) => `${fx(p.x).toFixed(1)},${fy(p.y).toFixed(1)}`).join(' ')}"/>`);
     for (const p of pts) o.push(`<circle cx="${fx(p.x).toFixed(1)}" cy="${fy(p.y).toFixed(1)}" r="3" fill="${c}"><title>${esc(`${s.name}: ${p.x} -> ${Number(p.y.toPrecision(4))}`)}</title></circle>`);
   });
   // legend
-  const lw = Math.max(...spec.series.map((s) => s.name.length), 4) * 7 + 40;
-  o.push(`<g transform="translate(${pw - lw - 6},8)">`);
+  o.push(`<g transform="translate(${pw + 12},0)">`);
   o.push(`<rect width="${lw}" height="${spec.series.length * 18 + 8}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`);
   spec.series.forEach((s, i) => {
-    const c = COLORS[i % COLORS.length];
+    const c = color(s);
     const y = 14 + i * 18;
     o.push(`<line x1="8" x2="28" y1="${y}" y2="${y}" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
     o.push(`<text x="34" y="${y}" dominant-baseline="middle">${esc(s.name)}</text>`);

@@ -136,7 +136,7 @@ async function runPoint(bench: BenchFamily, backend: BackendName, params: Record
     for (let i = 0; i < 50 && (i < 3 || performance.now() - w0 < 20); i++) est = Math.min(est, await bc.time(1));
     const reps = opts.reps ?? Math.min(100_000, Math.max(1, Math.ceil(target / Math.max(est, 1e-4))));
     const useCeiling = opts.ceiling !== false && bc.bytes > 0;
-    let cReps = 1;
+    let cReps = 0; // 0: no ceiling samples
     if (useCeiling) {
       const c1 = ceilingMs(backend, bc.bytes, 1);
       cReps = c1 === null ? 0 : Math.min(100_000, Math.max(1, Math.ceil(target / Math.max(c1, 1e-4))));

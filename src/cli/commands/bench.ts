@@ -210,15 +210,15 @@ export function plotReport(rep: BenchReport, sweep: BenchSweep[], y: 'gbps' | 't
   const xName = sweep[0].name;
   const others = sweep.slice(1).map((s) => s.name);
   const series = new Map<string, Series>();
-  const add = (name: string, x: ParamValue, v: number, dashed = false) => {
-    if (!series.has(name)) series.set(name, { name, points: [], dashed });
+  const add = (name: string, x: ParamValue, v: number, dashed = false, group = name) => {
+    if (!series.has(name)) series.set(name, { name, points: [], dashed, group });
     series.get(name)!.points.push({ x: typeof x === 'boolean' ? String(x) : x, y: v });
   };
   for (const c of rep.cases) {
     if (c.error) continue;
     const suffix = others.map((k) => ` ${kebab(k)}=${c.params[k]}`).join('');
     add(`${c.backend}${suffix}`, c.params[xName], y === 'gbps' ? c.gbps : c.medianUs);
-    if (y === 'gbps' && c.ceilingGbps !== null) add(`${c.backend} ceiling${suffix}`, c.params[xName], c.ceilingGbps, true);
+    if (y === 'gbps' && c.ceilingGbps !== null) add(`${c.backend} ceiling${suffix}`, c.params[xName], c.ceilingGbps, true, `${c.backend}${suffix}`);
     for (const p of matchPeers(c, peers)) add(`${p.peer}${suffix}`, c.params[xName], y === 'gbps' ? c.bytes / (p.medianUs * 1e3) : p.medianUs);
   }
   return lineChartSvg({
