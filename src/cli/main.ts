@@ -53,6 +53,7 @@ function addBenchFlags(y: Argv, bench: BenchFamily | undefined): Argv {
 /**
  * Runs the CLI on `argv` (without node and the script) and resolves to the exit code: 0 success,
  * 1 a failed verification / benchmark point / kernel call, 2 a usage error.
+ * @throws never: every error becomes a message on stderr and an exit code
  */
 export async function main(argv: string[], deps: CliDeps = {}): Promise<number> {
   // yargs reads a lone '-' as a positional; `--json -` means stdout

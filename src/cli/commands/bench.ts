@@ -121,7 +121,11 @@ export interface BenchArgs {
   [flag: string]: unknown;
 }
 
-/** @returns 0, or 1 when a point of the sweep failed */
+/**
+ * Runs `bench` and prints the table (or JSON); writes --json / --plot files.
+ * @returns 0, or 1 when a point of the sweep failed
+ * @throws UsageError on a bad flag, sweep, backend or peers file
+ */
 export async function benchCommand(bench: BenchFamily, a: BenchArgs, io: Io): Promise<number> {
   const backends = parseBackends(a.backend) ?? ['cpu' as BackendName];
   const infos = listBackends();

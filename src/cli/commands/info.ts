@@ -14,7 +14,11 @@ export interface InfoArgs {
   reps?: number;
 }
 
-/** Prints backends and host facts. @returns the exit code */
+/**
+ * Prints backends and host facts, or with --ceiling the measured streaming-read ceiling.
+ * @returns the exit code
+ * @throws UsageError on an unknown or unavailable --backend or a bad --bytes
+ */
 export function infoCommand(a: InfoArgs, io: Io): number {
   if (a.ceiling) return ceilingCommand(a, io);
   const backends = listBackends();

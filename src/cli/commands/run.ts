@@ -33,7 +33,12 @@ function readOptions(dir: string): { options: Record<string, unknown>; dtypes: R
   return { options, dtypes: dtypes as Record<string, DType> };
 }
 
-/** @returns 0 on success (errors of the kernel call propagate and exit 1) */
+/**
+ * Reads the inputs, calls the family's RunSpec and writes the outputs.
+ * @returns 0 on success
+ * @throws UsageError on a missing or unreadable input, a bad options.json or an unknown family;
+ *   the kernel call's own TypeError / RangeError / SelectAttnError propagate (main exits 1)
+ */
 export async function runCommand(a: RunArgs, reg: Registry, io: Io): Promise<number> {
   const key = resolveFamily(reg.suites.keys(), reg.folders, a.family);
   const suite = key ? reg.suites.get(key) : undefined;

@@ -25,6 +25,7 @@ export function parseBackends(s: string | undefined): BackendName[] | undefined 
   return list as BackendName[];
 }
 
+/** The suites named by --family (all when absent). @throws UsageError on an unknown family */
 export function pickSuites(reg: Registry, family: string | undefined): FamilySuite[] {
   if (!family) return [...reg.suites.values()];
   return family.split(',').map((f) => {
@@ -34,7 +35,11 @@ export function pickSuites(reg: Registry, family: string | undefined): FamilySui
   });
 }
 
-/** @returns 0 when every case passed, 1 on any failure or when nothing ran */
+/**
+ * Runs the suites and prints failures and the counts; writes --json.
+ * @returns 0 when every case passed, 1 on any failure or when nothing ran
+ * @throws UsageError on an unknown family or backend or a bad --seed
+ */
 export async function verifyCommand(a: VerifyArgs, reg: Registry, io: Io): Promise<number> {
   const suites = pickSuites(reg, a.family);
   const backends = parseBackends(a.backend);
