@@ -33,8 +33,10 @@ export class Checker {
   constructor(family: string, tensors: Record<string, unknown>, opts: CallOptions | undefined) {
     const dev = Object.values(tensors).filter((t): t is DeviceTensor => t instanceof DeviceTensor);
     let backend: BackendName = opts?.backend ?? (dev.length ? dev[0].backend : 'cpu');
-    this.ctx = { family, backend };
+    // String(): the error must carry a string backend even when a caller passed something else
+    this.ctx = { family, backend: String(backend) };
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw typeError(this.ctx, 'options', 'an object', describe(opts));
+    if (typeof backend !== 'string') throw typeError(this.ctx, 'backend', BACKENDS.join(' | '), describe(backend));
     if (!BACKENDS.includes(backend)) throw rangeError(this.ctx, 'backend', BACKENDS.join(' | '), String(backend));
     for (const [name, t] of Object.entries(tensors)) {
       if (t instanceof DeviceTensor && t.backend !== backend)
@@ -48,6 +50,11 @@ export class Checker {
 
   get backend(): BackendName {
     return this.ctx.backend as BackendName;
+  }
+
+  /** The call's argument object must be an object (TypeError otherwise). */
+  argsObject(a: unknown): void {
+    if (typeof a !== 'object' || a === null || Array.isArray(a)) throw typeError(this.ctx, 'arguments', 'an object of named tensors and options', describe(a));
   }
 
   /** Checks kind, dtype, rank and dims; records the value for native under `name`. */
