@@ -1,0 +1,24 @@
+#!/bin/bash
+# One session on the GPU machine (see ../shared/GPU.md): unpack node, build the addon for sm_90a,
+# run the cuda check, the benchmarks and the torch peers, write everything under $OUT.
+# Usage (device tool, carry .gpu): bash cuda/tools/gpu_run.sh [check|bench|peers|all] [peer flags]
+set -u
+OUT=${OUT:-/tmp/sa_out}; mkdir -p "$OUT"
+what=${1:-all}; shift || true
+xz -dc .gpu/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
+tar -xJf .gpu/node_modules.tar.xz
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit --format=csv > "$OUT/env.txt"
+{ time node node_modules/cmake-js/bin/cmake-js compile --CDCMAKE_CUDA_ARCHITECTURES=90a ; } > "$OUT/build.log" 2>&1 \
+  || { tail -60 "$OUT/build.log"; exit 1; }
+grep -E "^real" "$OUT/build.log"
+if [[ $what == all || $what == check ]]; then
+  timeout 420 node cuda/tools/check.mjs 2>&1 | tee "$OUT/check.log" | grep -E "FAIL|cuda check" | head -80
+fi
+if [[ $what == all || $what == bench ]]; then
+  timeout 300 node cuda/tools/bench.mjs "$OUT/bench_ours.json" 2>&1 | tee "$OUT/bench.log"
+fi
+if [[ $what == all || $what == peers ]]; then
+  PYTHONUNBUFFERED=1 timeout 400 python3 experiments/peers/peers.py "$OUT/bench_ours.json" "$OUT/bench_peers.json" "$@" > "$OUT/peers.log" 2>&1
+  tail -5 "$OUT/peers.log"
+  node cuda/tools/report.mjs "$OUT/bench_ours.json" "$OUT/bench_peers.json" | tee "$OUT/report.md"
+fi
