@@ -29,7 +29,7 @@ struct TcCfg {
   static constexpr int Q_BYTES = M * SD * 2;
   static constexpr int EPI_BYTES = 64 * D * 4 + 2 * 64 * 4;  // per-warp O [WN][16*WM][D] f32 + m, l
   static constexpr int PIPE_BYTES = STAGES * STAGE_BYTES > EPI_BYTES ? STAGES * STAGE_BYTES : EPI_BYTES;
-  static constexpr int KPOS_BYTES = STAGES * TN * 8;
+  static constexpr int KPOS_BYTES = STAGES * TN * 4;  // int32 key positions (-1 = masked row)
   static constexpr int SMEM = Q_BYTES + PIPE_BYTES + KPOS_BYTES;
   static_assert(KW % 16 == 0, "each warp needs whole k16 steps of keys");
 };
@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
   extern __shared__ __align__(128) unsigned char smem[];
   T* sQ = reinterpret_cast<T*>(smem);                                   // [M][SD] swizzled
   unsigned char* pipe = smem + C::Q_BYTES;                              // STAGES x (K [TN][SD], V [TN][SD])
-  int64_t* sKpos = reinterpret_cast<int64_t*>(smem + C::Q_BYTES + C::PIPE_BYTES);  // [STAGES][TN]
+  int* sKpos = reinterpret_cast<int*>(smem + C::Q_BYTES + C::PIPE_BYTES);  // [STAGES][TN]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / C::WN, wn = warp % C::WN;
@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
         off = key_offset(p, b, pos, n, err);
         if (off < 0) pos = -1;
       }
-      if (c == 0) sKpos[stage * C::TN + r] = pos;
+      if (c == 0) sKpos[stage * C::TN + r] = (int)pos;
       const int64_t src = off < 0 ? 0 : off + c * 8;
       cp_async16(sK + swz<C::SD>(r, c), kc + src, off < 0 ? 0 : 16);
       cp_async16(sV + swz<C::SD>(r, c), vc + src, off < 0 ? 0 : 16);
@@ -152,7 +152,7 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
 
     const T* sK = reinterpret_cast<const T*>(pipe + stage * C::STAGE_BYTES);
     const T* sV = reinterpret_cast<const T*>(pipe + stage * C::STAGE_BYTES + C::TILE_BYTES);
-    const int64_t* kpos = sKpos + stage * C::TN + wn * C::KW;
+    const int* kpos = sKpos + stage * C::TN + wn * C::KW;
 
     // S = Q K^T over this warp's KW keys.
     float sc[C::KW / 8][4];
@@ -178,7 +178,7 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int hr = e >> 1;
-        const int64_t kp = kpos[j * 8 + 2 * cq + (e & 1)];
+        const int kp = kpos[j * 8 + 2 * cq + (e & 1)];
         const float x = logit2(p, sc[j][e], kp, qpos[hr], head[hr]);
         sc[j][e] = x;
         mx[hr] = fmaxf(mx[hr], x);

@@ -240,9 +240,18 @@ __global__ void __launch_bounds__(kThreads) quest_select_kernel(QuestSelectParam
       const int shift = 24 - 8 * pass;
       for (int i = threadIdx.x; i < 256; i += kThreads) s_hist[i] = 0;
       __syncthreads();
-      for (int i = threadIdx.x; i < C; i += kThreads) {
-        const uint32_t u = key_at(i);
-        if ((u & mask) == prefix) atomicAdd(&s_hist[(u >> shift) & 255], 1);
+      // Keys often share their high bits (scores of one row have similar exponents): aggregate
+      // equal bins within the warp so one lane adds for all (no 32-way shared-atomic serialization).
+      for (int base = 0; base < C; base += kThreads) {
+        const int i = base + threadIdx.x;
+        const uint32_t u = i < C ? key_at(i) : 0u;
+        const bool in = i < C && (u & mask) == prefix;
+        const unsigned act = __ballot_sync(0xffffffffu, in);
+        if (in) {
+          const int bin = (u >> shift) & 255;
+          const unsigned peers = __match_any_sync(act, bin);
+          if ((int)(threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&s_hist[bin], __popc(peers));
+        }
       }
       __syncthreads();
       if (threadIdx.x < 32) {
@@ -358,7 +367,7 @@ Status launch_quest_select(const QuestSelectParams& p, const Launch& l) {
   SA_RETURN_IF_ERROR(l.ws->counters((size_t)rows, &counters));
   Kernel k = pick(p);
   const size_t smem = dyn_smem(p, lcap);
-  if (smem > 48 * 1024) {
+  if (smem + 2048 > 48 * 1024) {  // dynamic + static (histogram, scan words) past the default limit
     if ((int)smem > l.smem_optin)
       return Status::unsupported("quest_select (cuda): needs " + std::to_string(smem) + " bytes of shared memory, the device has " +
                                  std::to_string(l.smem_optin));

@@ -25,7 +25,8 @@ const H = 32, N = 8, D = 128, ES = 2;
 const tokenKV = N * D * ES * 2;  // K+V bytes per token
 
 // One big K and V pool (bf16), filled by tiling a random 32 MiB chunk; tables view it per block size.
-const maxTokens = quick ? 1 << 19 : 1 << 21;
+const maxTokens = quick || only === 'ncu' ? 1 << 19 : 1 << 21;
+const LAYOUT = process.env.SA_BENCH_LAYOUT ?? 'NHD';
 const poolBytes = maxTokens * N * D * ES;
 const chunk = floats('bf16', 16 * 1024 * 1024, () => rng.normal()).data;
 function filled(bytes) {
@@ -54,11 +55,25 @@ function decodeArgs(B, L, bs, extra = {}) {
   const cu = dev(Int32Array.from({ length: B + 1 }, (_, i) => i));
   const sl = dev(new Int32Array(B).fill(L));
   return {
-    qDtype: 'bf16', kvDtype: 'bf16', layout: 'NHD', numSeqs: B, numQoHeads: H, numKvHeads: N, headDim: D, blockSize: bs,
+    qDtype: 'bf16', kvDtype: 'bf16', layout: LAYOUT, numSeqs: B, numQoHeads: H, numKvHeads: N, headDim: D, blockSize: bs,
     maxBlocksPerSeq: W, numBlocks, totalQ: B, maxQLen: 1, q, kCache: K, vCache: V, blockTables: table, seqLens: sl, cuSeqlensQ: cu, out, ...extra,
   };
 }
 const time = (fn, args) => addon[fn]('cuda', args, 'time', REPS);
+
+// --only=ncu: one call of each hot kernel, for a profiler run (ncu --kernel-name ...).
+if (only === 'ncu') {
+  addon.pagedAttention('cuda', decodeArgs(16, 32768, 16), 'sync');
+  addon.pagedAttention('cuda', { ...decodeArgs(16, 32768, 16), layout: 'HND' }, 'sync');
+  const { table, W, numBlocks } = pagedTables(1, 8192, 16);
+  addon.pagedAttention('cuda', {
+    qDtype: 'bf16', kvDtype: 'bf16', layout: 'NHD', numSeqs: 1, numQoHeads: H, numKvHeads: N, headDim: D, blockSize: 16,
+    maxBlocksPerSeq: W, numBlocks, totalQ: 2048, maxQLen: 2048, q: dev(floats('bf16', 2048 * H * D, () => rng.normal()).data), kCache: K, vCache: V,
+    blockTables: table, seqLens: dev(Int32Array.from([8192])), cuSeqlensQ: dev(Int32Array.from([0, 2048])), out: addon.deviceAlloc('cuda', 2048 * H * D * 2),
+  }, 'sync');
+  addon.synchronize('cuda');
+  process.exit(0);
+}
 
 // ---- dense paged decode ----
 const decodeShapes = quick ? [[1, 65536], [16, 8192], [16, 32768]] : [[1, 65536], [16, 8192], [1, 262144], [64, 4096], [16, 32768], [32, 32768], [64, 32768]];
@@ -68,8 +83,8 @@ if (!only || only === 'decode')
       const a = decodeArgs(B, L, bs);
       const ms = time('pagedAttention', a);
       const bytes = B * L * tokenKV + 2 * B * H * D * ES;
-      results.push({ id: `decode_B${B}_L${L}_bs${bs}`, kind: 'decode', B, H, N, D, bs, seqLen: L, ms, bytes, frac: bytes / (ms * 1e-3) / ceiling });
-      console.log(`decode B=${B} L=${L} bs=${bs}: ${(ms * 1e3).toFixed(1)} us, ${(bytes / ms / 1e9).toFixed(3)} TB/s = ${(results.at(-1).frac).toFixed(3)} of ceiling`);
+      results.push({ id: `decode_B${B}_L${L}_bs${bs}${LAYOUT === 'NHD' ? '' : '_' + LAYOUT}`, kind: 'decode', B, H, N, D, bs, seqLen: L, ms, bytes, frac: bytes / (ms * 1e-3) / ceiling });
+      console.log(`decode ${LAYOUT} B=${B} L=${L} bs=${bs}: ${(ms * 1e3).toFixed(1)} us, ${(bytes / ms / 1e9).toFixed(3)} TB/s = ${(results.at(-1).frac).toFixed(3)} of ceiling`);
     }
 
 // ---- quest_select ----

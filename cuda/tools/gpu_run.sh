@@ -14,6 +14,14 @@ grep -E "^real" "$OUT/build.log"
 if [[ $what == all || $what == check ]]; then
   timeout 420 node cuda/tools/check.mjs 2>&1 | tee "$OUT/check.log" | grep -E "FAIL|cuda check" | head -80
 fi
+if [[ $what == diag ]]; then
+  SA_BENCH_LAYOUT=HND timeout 200 node cuda/tools/bench.mjs "$OUT/hnd.json" --only=decode --quick 2>&1 | tee "$OUT/bench_hnd.log" | grep -v wrote
+  timeout 200 node cuda/tools/bench.mjs "$OUT/sel.json" --only=sparse 2>&1 | tee "$OUT/bench_sel.log" | grep -v wrote
+  timeout 240 ncu --clock-control none -k regex:"attn_tc|quest_select" --section SpeedOfLight --section MemoryWorkloadAnalysis \
+    --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats \
+    node cuda/tools/bench.mjs /tmp/ncu.json --only=ncu > "$OUT/ncu.txt" 2>&1; echo "ncu rc $?"
+  grep -E "attn_tc_kernel|quest_select_kernel|DRAM Throughput|Memory Throughput|Duration|Achieved Occupancy|Registers Per|Dynamic Shared|Block Limit|Issued Warp|No Eligible|Stall" "$OUT/ncu.txt" | cut -c1-150 | head -80
+fi
 if [[ $what == all || $what == bench ]]; then
   timeout 300 node cuda/tools/bench.mjs "$OUT/bench_ours.json" 2>&1 | tee "$OUT/bench.log"
 fi
