@@ -103,10 +103,11 @@ __device__ __forceinline__ int64_t selected_pos(const PagedAttentionParams& p, i
 
 // Scaled, soft-capped, ALiBi-biased logit of raw score q.k for key `kpos` seen from query
 // position `qpos` by head h, in log2 units; -inf when the key is not visible (SPEC section 3).
-__device__ __forceinline__ float logit2(const PagedAttentionParams& p, float raw, int64_t kpos, int64_t qpos, int h) {
+// Positions are int32 (seqLens are int32).
+__device__ __forceinline__ float logit2(const PagedAttentionParams& p, float raw, int kpos, int qpos, int h) {
   if (kpos < 0) return -INFINITY;
   if ((p.causal || p.sliding_window > 0) && kpos > qpos) return -INFINITY;
-  if (p.sliding_window > 0 && kpos < qpos - p.sliding_window + 1 && kpos >= p.sink_tokens) return -INFINITY;
+  if (p.sliding_window > 0 && kpos <= qpos - p.sliding_window && kpos >= p.sink_tokens) return -INFINITY;
   float x = raw * p.scale;
   if (p.softcap > 0.f) x = p.softcap * tanhf(x / p.softcap);
   if (p.maybe_alibi_slopes) x += p.maybe_alibi_slopes[h] * (float)(kpos - qpos);

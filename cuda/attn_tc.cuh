@@ -25,12 +25,13 @@ struct TcCfg {
   static constexpr int CPR = D / 8;                          // 16-byte chunks per K/V row
   static constexpr int TILE_BYTES = TN * SD * 2;
   static constexpr int STAGE_BYTES = 2 * TILE_BYTES;         // K and V
-  static constexpr int STAGES = STAGE_BYTES <= 32768 ? 3 : 2;
+  // Decode (WM = 1) keeps 2 stages so 3 thread blocks fit an SM; prefill keeps 3.
+  static constexpr int STAGES = (WM == 1 || STAGE_BYTES > 32768) ? 2 : 3;
   static constexpr int Q_BYTES = M * SD * 2;
   static constexpr int EPI_BYTES = 64 * D * 4 + 2 * 64 * 4;  // per-warp O [WN][16*WM][D] f32 + m, l
   static constexpr int PIPE_BYTES = STAGES * STAGE_BYTES > EPI_BYTES ? STAGES * STAGE_BYTES : EPI_BYTES;
-  static constexpr int KPOS_BYTES = STAGES * TN * 4;  // int32 key positions (-1 = masked row)
-  static constexpr int SMEM = Q_BYTES + PIPE_BYTES + KPOS_BYTES;
+  static constexpr int ROW_BYTES = STAGES * TN * 12;   // per row: element offset (int64) + key position (int32)
+  static constexpr int SMEM = Q_BYTES + PIPE_BYTES + ROW_BYTES;
   static_assert(KW % 16 == 0, "each warp needs whole k16 steps of keys");
 };
 
@@ -49,7 +50,8 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
   extern __shared__ __align__(128) unsigned char smem[];
   T* sQ = reinterpret_cast<T*>(smem);                                   // [M][SD] swizzled
   unsigned char* pipe = smem + C::Q_BYTES;                              // STAGES x (K [TN][SD], V [TN][SD])
-  int* sKpos = reinterpret_cast<int*>(smem + C::Q_BYTES + C::PIPE_BYTES);  // [STAGES][TN]
+  int64_t* sRowOff = reinterpret_cast<int64_t*>(smem + C::Q_BYTES + C::PIPE_BYTES);  // [STAGES][TN], -1 = no row
+  int* sKpos = reinterpret_cast<int*>(sRowOff + C::STAGES * C::TN);                    // [STAGES][TN], -1 = masked
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / C::WN, wn = warp % C::WN;
@@ -94,27 +96,58 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
     *reinterpret_cast<uint4*>(sQ + swz<C::SD>(r, c)) = v;
   }
 
-  // ---- loader: tile v -> stage; each row gathered through the table or the selection ----
+  // ---- loader: tile v -> stage. First one thread per row resolves the row (key position and
+  // physical offset through the table or the selection, 32-bit index math), then all threads issue
+  // the 16-byte copies. Rows without a key are zero-filled (never read) and masked. Contains a barrier.
   const T* kc = static_cast<const T*>(p.k_cache);
   const T* vc = static_cast<const T*>(p.v_cache);
+  const int bs = p.block_size;
+  const int32_t* table = p.block_tables + (int64_t)b * p.max_blocks_per_seq;
+  const int32_t* selrow = p.maybe_block_selection ? p.maybe_block_selection + (int64_t)sel_row * p.sel_k : nullptr;
   auto load_tile = [&](int64_t v, int stage) {
+    if (tid < C::TN) {
+      const int r = tid;
+      const int vk = (int)(kr.unit(v) * C::TN) + r;  // virtual key: position, or index into the selection
+      int pos = -1;
+      int64_t off = -1;
+      int lb = 0, tok = 0;
+      if (selrow) {
+        const int e = vk / bs;
+        if (e < p.sel_k) {
+          const int id = selrow[e];
+          if (id >= s.L || id < -1) {
+            report(err, kErrSelection, kFamPagedAttention, 0, b, sel_row % (p.sel_rows ? p.sel_rows : 1), e, id, s.L);
+          } else if (id >= 0) {
+            tok = vk - e * bs;
+            pos = id * bs + tok;
+            lb = id;
+          }
+        }
+      } else {
+        pos = vk;
+        lb = vk / bs;
+        tok = vk - lb * bs;
+      }
+      if (pos >= s.len) pos = -1;
+      if (pos >= 0) {
+        const int32_t blk = table[lb];
+        if (blk < 0 || blk >= p.num_blocks) {
+          report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, lb, 0, blk, p.num_blocks);
+          pos = -1;
+        } else {
+          off = paged_off(p.layout, blk, tok, n, bs, N, D);
+        }
+      }
+      sRowOff[stage * C::TN + r] = pos >= 0 ? off : -1;
+      sKpos[stage * C::TN + r] = pos;
+    }
+    __syncthreads();
     T* sK = reinterpret_cast<T*>(pipe + stage * C::STAGE_BYTES);
     T* sV = reinterpret_cast<T*>(pipe + stage * C::STAGE_BYTES + C::TILE_BYTES);
-    const int64_t base = kr.unit(v) * C::TN;
-#pragma unroll 4
+#pragma unroll
     for (int idx = tid; idx < C::TN * C::CPR; idx += C::kThreads) {
       const int r = idx / C::CPR, c = idx % C::CPR;
-      int64_t pos, off = -1;
-      if (p.maybe_block_selection) {
-        pos = selected_pos(p, b, sel_row, s, base + r, err);
-      } else {
-        pos = base + r < s.len ? base + r : -1;
-      }
-      if (pos >= 0) {
-        off = key_offset(p, b, pos, n, err);
-        if (off < 0) pos = -1;
-      }
-      if (c == 0) sKpos[stage * C::TN + r] = (int)pos;
+      const int64_t off = sRowOff[stage * C::TN + r];
       const int64_t src = off < 0 ? 0 : off + c * 8;
       cp_async16(sK + swz<C::SD>(r, c), kc + src, off < 0 ? 0 : 16);
       cp_async16(sV + swz<C::SD>(r, c), vc + src, off < 0 ? 0 : 16);
@@ -123,12 +156,12 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
 
   // ---- per-thread rows: g and g + 8 of the warp's 16 ----
   const int g = lane >> 2, cq = lane & 3;
-  int64_t qpos[2];
+  int qpos[2];
   int head[2];
 #pragma unroll
   for (int hr = 0; hr < 2; ++hr) {
     const int rr = r0 + wm * 16 + g + hr * 8;
-    qpos[hr] = first_q + rr / hp;
+    qpos[hr] = (int)first_q + rr / hp;
     head[hr] = h0 + rr % hp;
   }
   float o[D / 8][4];

@@ -91,7 +91,7 @@ __global__ void __launch_bounds__(kGenThreads) attn_generic_kernel(PagedAttentio
         for (int c = 0; c < CH; ++c) d = fmaf(q[hh][c], kf[u][c], d);
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
-        const float x = logit2(p, d, pos[u], qpos, h0 + hh);
+        const float x = logit2(p, d, (int)pos[u], (int)qpos, h0 + hh);
         if (x == -INFINITY) continue;
         const float mn = fmaxf(m[hh], x);
         const float alpha = exp2f(m[hh] - mn), pr = exp2f(x - mn);

@@ -71,6 +71,9 @@ if (only === 'ncu') {
     maxBlocksPerSeq: W, numBlocks, totalQ: 2048, maxQLen: 2048, q: dev(floats('bf16', 2048 * H * D, () => rng.normal()).data), kCache: K, vCache: V,
     blockTables: table, seqLens: dev(Int32Array.from([8192])), cuSeqlensQ: dev(Int32Array.from([0, 2048])), out: addon.deviceAlloc('cuda', 2048 * H * D * 2),
   }, 'sync');
+  const sa = selectArgs(32, 32768, 16, 128);
+  addon.questSelect('cuda', sa, 'sync');
+  addon.pagedAttention('cuda', decodeArgs(1, 32768, 16, { selRows: N, selK: 128, blockSelection: sa.selected, numSeqs: 1, totalQ: 1 }), 'sync');
   addon.synchronize('cuda');
   process.exit(0);
 }
