@@ -34,7 +34,7 @@ __device__ __forceinline__ SeqInfo seq_info(const PagedAttentionParams& p, int b
     if (reporter) report(err, kErrNegSeqLen, kFamPagedAttention, 0, b, 0, 0, s.len, 0);
   } else if (s.qstart < 0 || qend < s.qstart || qend > p.total_q) {
     if (reporter) report(err, kErrCuSeqlens, kFamPagedAttention, 0, b, s.qstart, 0, qend, p.total_q);
-  } else if (s.qlen > s.len || s.qlen > p.max_q_len) {
+  } else if (s.qlen > p.max_q_len) {  // (qlen > len is allowed: queries at negative positions see no key)
     if (reporter) report(err, kErrQLen, kFamPagedAttention, 0, b, s.len, 0, s.qlen, p.max_q_len);
   } else {
     s.L = (int)(((int64_t)s.len + p.block_size - 1) / p.block_size);

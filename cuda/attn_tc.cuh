@@ -3,7 +3,7 @@
 // query rows (query token x query head of one KV group, so each K/V tile is read once per group)
 // and one share (split) of the visible keys. K/V tiles of TN tokens are gathered row by row through
 // the block table (any blockSize) or the Quest block selection with a cp.async pipeline into
-// swizzled shared memory. Online softmax in f32 (FlashAttention-2 style). Decode (M = 16) splits
+// swizzled shared memory (rows resolved ahead in a register pipeline). Online softmax in f32 (FlashAttention-2 style). Decode (M = 16) splits
 // each tile's keys over the 4 warps and merges them at the end; prefill (M = 64) gives each warp
 // 16 rows. Splits > 1 write f32 partials that attn_merge combines.
 #pragma once
@@ -26,11 +26,12 @@ struct TcCfg {
   static constexpr int TILE_BYTES = TN * SD * 2;
   static constexpr int STAGE_BYTES = 2 * TILE_BYTES;         // K and V
   // Decode (WM = 1) keeps 2 stages so 3 thread blocks fit an SM; prefill keeps 3.
-  static constexpr int STAGES = (WM == 1 || STAGE_BYTES > 32768) ? 2 : 3;
+  static constexpr int STAGES = (WM == 1 || STAGE_BYTES > 16384) ? 2 : 3;
+  static constexpr int RSLOTS = STAGES + 1;                   // resolved-row ring (see the row pipeline)
   static constexpr int Q_BYTES = M * SD * 2;
   static constexpr int EPI_BYTES = 64 * D * 4 + 2 * 64 * 4;  // per-warp O [WN][16*WM][D] f32 + m, l
   static constexpr int PIPE_BYTES = STAGES * STAGE_BYTES > EPI_BYTES ? STAGES * STAGE_BYTES : EPI_BYTES;
-  static constexpr int ROW_BYTES = STAGES * TN * 12;   // per row: element offset (int64) + key position (int32)
+  static constexpr int ROW_BYTES = RSLOTS * TN * 12;   // per row: element offset (int64) + key position (int32)
   static constexpr int SMEM = Q_BYTES + PIPE_BYTES + ROW_BYTES;
   static_assert(KW % 16 == 0, "each warp needs whole k16 steps of keys");
 };
@@ -50,8 +51,8 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
   extern __shared__ __align__(128) unsigned char smem[];
   T* sQ = reinterpret_cast<T*>(smem);                                   // [M][SD] swizzled
   unsigned char* pipe = smem + C::Q_BYTES;                              // STAGES x (K [TN][SD], V [TN][SD])
-  int64_t* sRowOff = reinterpret_cast<int64_t*>(smem + C::Q_BYTES + C::PIPE_BYTES);  // [STAGES][TN], -1 = no row
-  int* sKpos = reinterpret_cast<int*>(sRowOff + C::STAGES * C::TN);                    // [STAGES][TN], -1 = masked
+  int64_t* sRowOff = reinterpret_cast<int64_t*>(smem + C::Q_BYTES + C::PIPE_BYTES);  // [RSLOTS][TN], -1 = no row
+  int* sKpos = reinterpret_cast<int*>(sRowOff + C::RSLOTS * C::TN);                    // [RSLOTS][TN], -1 = masked
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / C::WN, wn = warp % C::WN;
@@ -96,58 +97,56 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
     *reinterpret_cast<uint4*>(sQ + swz<C::SD>(r, c)) = v;
   }
 
-  // ---- loader: tile v -> stage. First one thread per row resolves the row (key position and
-  // physical offset through the table or the selection, 32-bit index math), then all threads issue
-  // the 16-byte copies. Rows without a key are zero-filled (never read) and masked. Contains a barrier.
+  // ---- row resolution, pipelined in registers: for row r of a tile, thread r (< TN) finds the
+  // logical block (A: arithmetic, or a load from the selection), its physical block (B: a table
+  // load) and the key position + element offset (C, into a ring of STAGES + 1 shared slots). A runs
+  // two tiles ahead and B one tile ahead of C, so no table load sits on a tile's critical path.
+  // Rows without a key are zero-filled (never read) and masked.
   const T* kc = static_cast<const T*>(p.k_cache);
   const T* vc = static_cast<const T*>(p.v_cache);
   const int bs = p.block_size;
   const int32_t* table = p.block_tables + (int64_t)b * p.max_blocks_per_seq;
   const int32_t* selrow = p.maybe_block_selection ? p.maybe_block_selection + (int64_t)sel_row * p.sel_k : nullptr;
-  auto load_tile = [&](int64_t v, int stage) {
-    if (tid < C::TN) {
-      const int r = tid;
-      const int vk = (int)(kr.unit(v) * C::TN) + r;  // virtual key: position, or index into the selection
-      int pos = -1;
-      int64_t off = -1;
-      int lb = 0, tok = 0;
-      if (selrow) {
-        const int e = vk / bs;
-        if (e < p.sel_k) {
-          const int id = selrow[e];
-          if (id >= s.L || id < -1) {
-            report(err, kErrSelection, kFamPagedAttention, 0, b, sel_row % (p.sel_rows ? p.sel_rows : 1), e, id, s.L);
-          } else if (id >= 0) {
-            tok = vk - e * bs;
-            pos = id * bs + tok;
-            lb = id;
-          }
-        }
-      } else {
-        pos = vk;
-        lb = vk / bs;
-        tok = vk - lb * bs;
-      }
-      if (pos >= s.len) pos = -1;
-      if (pos >= 0) {
-        const int32_t blk = table[lb];
-        if (blk < 0 || blk >= p.num_blocks) {
-          report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, lb, 0, blk, p.num_blocks);
+  auto vkey = [&](int64_t v) { return (int)(kr.unit(v) * C::TN) + tid; };  // virtual key of this thread's row
+  auto stepA = [&](int64_t v) -> int {
+    if (v >= v1) return -1;
+    const int vk = vkey(v), e = vk / bs;
+    if (!selrow) return e;
+    return e < p.sel_k ? selrow[e] : -1;
+  };
+  auto stepB = [&](int id) -> int { return id >= 0 && id < s.L ? table[id] : -1; };
+  auto stepC = [&](int64_t v, int id, int blk) {
+    int pos = -1;
+    int64_t off = -1;
+    if (v < v1 && id != -1) {
+      const int vk = vkey(v), e = vk / bs, tok = vk - e * bs;
+      if (selrow && (id < -1 || id >= s.L)) {
+        report(err, kErrSelection, kFamPagedAttention, 0, b, sel_row % (p.sel_rows ? p.sel_rows : 1), e, id, s.L);
+      } else if (id >= 0) {
+        pos = id * bs + tok;
+        if (pos >= s.len) {
+          pos = -1;
+        } else if (blk < 0 || blk >= p.num_blocks) {
+          report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, id, 0, blk, p.num_blocks);
           pos = -1;
         } else {
           off = paged_off(p.layout, blk, tok, n, bs, N, D);
         }
       }
-      sRowOff[stage * C::TN + r] = pos >= 0 ? off : -1;
-      sKpos[stage * C::TN + r] = pos;
     }
-    __syncthreads();
+    const int slot = (int)((v - v0) % C::RSLOTS);
+    sRowOff[slot * C::TN + tid] = off;
+    sKpos[slot * C::TN + tid] = pos;
+  };
+  // 16-byte copies of tile v into a stage, from the resolved rows of its slot.
+  auto copy_tile = [&](int64_t v, int stage) {
     T* sK = reinterpret_cast<T*>(pipe + stage * C::STAGE_BYTES);
     T* sV = reinterpret_cast<T*>(pipe + stage * C::STAGE_BYTES + C::TILE_BYTES);
+    const int64_t* ro = sRowOff + (int)((v - v0) % C::RSLOTS) * C::TN;
 #pragma unroll
     for (int idx = tid; idx < C::TN * C::CPR; idx += C::kThreads) {
       const int r = idx / C::CPR, c = idx % C::CPR;
-      const int64_t off = sRowOff[stage * C::TN + r];
+      const int64_t off = ro[r];
       const int64_t src = off < 0 ? 0 : off + c * 8;
       cp_async16(sK + swz<C::SD>(r, c), kc + src, off < 0 ? 0 : 16);
       cp_async16(sV + swz<C::SD>(r, c), vc + src, off < 0 ? 0 : 16);
@@ -170,9 +169,20 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
 
   // ---- the pipeline ----
+  int idA = -1, idB = -1, blkB = -1;
+  if (tid < C::TN) {
+    for (int st = 0; st < C::STAGES; ++st) {
+      const int id = stepA(v0 + st);
+      stepC(v0 + st, id, stepB(id));
+    }
+    idB = stepA(v0 + C::STAGES);
+    blkB = stepB(idB);
+    idA = stepA(v0 + C::STAGES + 1);
+  }
+  __syncthreads();
 #pragma unroll
   for (int st = 0; st < C::STAGES - 1; ++st) {
-    if (v0 + st < v1) load_tile(v0 + st, st);
+    if (v0 + st < v1) copy_tile(v0 + st, st);
     cp_async_commit();
   }
   for (int64_t v = v0; v < v1; ++v) {
@@ -180,12 +190,12 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
     const int stage = it % C::STAGES;
     cp_async_wait<C::STAGES - 2>();
     __syncthreads();
-    if (v + C::STAGES - 1 < v1) load_tile(v + C::STAGES - 1, (it + C::STAGES - 1) % C::STAGES);
+    if (v + C::STAGES - 1 < v1) copy_tile(v + C::STAGES - 1, (it + C::STAGES - 1) % C::STAGES);
     cp_async_commit();
 
     const T* sK = reinterpret_cast<const T*>(pipe + stage * C::STAGE_BYTES);
     const T* sV = reinterpret_cast<const T*>(pipe + stage * C::STAGE_BYTES + C::TILE_BYTES);
-    const int* kpos = sKpos + stage * C::TN + wn * C::KW;
+    const int* kpos = sKpos + (it % C::RSLOTS) * C::TN + wn * C::KW;
 
     // S = Q K^T over this warp's KW keys.
     float sc[C::KW / 8][4];
@@ -259,6 +269,13 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
         mma_16816<T>(o[2 * d2], a, bb);
         mma_16816<T>(o[2 * d2 + 1], a, bb + 2);
       }
+    }
+    // Advance the row pipeline: C for tile v + STAGES, B one tile behind A.
+    if (tid < C::TN) {
+      stepC(v + C::STAGES, idB, blkB);
+      idB = idA;
+      blkB = stepB(idB);
+      idA = stepA(v + C::STAGES + 2);
     }
   }
   cp_async_wait<0>();

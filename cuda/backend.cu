@@ -45,8 +45,7 @@ std::string describe_error(const DevError& e) {
       return p + "cuSeqlensQ[" + s(e.a + 1) + "] = " + s(e.value) + " must lie in [cuSeqlensQ[" + s(e.a) + "] = " + s(e.b) +
              ", totalQ = " + s(e.bound) + "]";
     case kErrQLen:
-      return p + "sequence " + s(e.a) + " has " + s(e.value) + " queries but seqLens[" + s(e.a) + "] = " + s(e.b) +
-             " and maxQLen = " + s(e.bound) + " (a sequence's queries must fit both)";
+      return p + "sequence " + s(e.a) + " has " + s(e.value) + " queries (cuSeqlensQ) but maxQLen = " + s(e.bound);
     case kErrSelection:
       return p + "blockSelection[" + s(e.a) + ", " + s(e.b) + ", " + s(e.c) + "] = " + s(e.value) +
              " is outside [-1, " + s(e.bound) + ") (the sequence's logical blocks)";

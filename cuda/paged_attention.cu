@@ -141,15 +141,15 @@ __global__ void __launch_bounds__(kGenThreads) attn_generic_kernel(PagedAttentio
   }
 }
 
-// Grid: (totalQ query rows, ceil(H / 4)); block: 128 threads, one warp per (query row, head).
+// Grid: (totalQ query rows, ceil(H * D / 256)); block: 256 threads, one (head, channel) each.
 // Combines the splits' normalized partials by their log2-sum-exp, adds the sink logit to the
-// denominator, writes out (dtype of q) and lse.
-__global__ void __launch_bounds__(128) attn_merge_kernel(PagedAttentionParams p, AttnPlan plan) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+// denominator, writes out (dtype of q) and lse. Loads are unrolled so many are in flight.
+__global__ void __launch_bounds__(256) attn_merge_kernel(PagedAttentionParams p, AttnPlan plan) {
   const int64_t qrow = blockIdx.x;
-  const int H = p.num_qo_heads, D = p.head_dim;
-  const int h = blockIdx.y * 4 + warp;
-  if (h >= H) return;
+  const int H = p.num_qo_heads, D = p.head_dim, S = plan.splits;
+  const int e = blockIdx.y * 256 + threadIdx.x;  // (head, channel)
+  if (e >= H * D) return;
+  const int h = e / D, d = e - h * D;
   // The sequence of this row: the largest b with cuSeqlensQ[b] <= qrow.
   int lo = 0, hi = p.num_seqs;
   while (lo < hi) {
@@ -160,28 +160,27 @@ __global__ void __launch_bounds__(128) attn_merge_kernel(PagedAttentionParams p,
   if (lo >= p.num_seqs) return;
   const SeqInfo s = seq_info(p, lo, false, nullptr);
   if (!s.ok || qrow < s.qstart || qrow >= s.qstart + s.qlen) return;
+  const float* lse_p = plan.ws_lse + qrow * H + h;       // stride totalQ * H per split
+  const float* o_p = plan.ws_o + (qrow * H + h) * D + d;  // stride totalQ * H * D per split
+  const int64_t ls = p.total_q * H, os = ls * D;
   float mstar = -INFINITY;
-  for (int sp = 0; sp < plan.splits; ++sp) mstar = fmaxf(mstar, plan.ws_lse[((int64_t)sp * p.total_q + qrow) * H + h]);
-  float wsum = 0.f;
-  for (int sp = 0; sp < plan.splits; ++sp) {
-    const float x = plan.ws_lse[((int64_t)sp * p.total_q + qrow) * H + h];
-    wsum += mstar == -INFINITY ? 0.f : exp2f(x - mstar);
+#pragma unroll 8
+  for (int sp = 0; sp < S; ++sp) mstar = fmaxf(mstar, lse_p[sp * ls]);
+  float wsum = 0.f, a = 0.f;
+  if (mstar != -INFINITY) {
+#pragma unroll 8
+    for (int sp = 0; sp < S; ++sp) {
+      const float x = lse_p[sp * ls];
+      const float w = x == -INFINITY ? 0.f : exp2f(x - mstar);
+      wsum += w;
+      a += w == 0.f ? 0.f : w * o_p[sp * os];
+    }
   }
   const float lse2 = (mstar == -INFINITY || wsum <= 0.f) ? -INFINITY : mstar + log2f(wsum);
   float lse;
   const float f = final_scale(p, h, lse2, &lse);
-  for (int d = lane; d < D; d += 32) {
-    float a = 0.f;
-    if (lse2 != -INFINITY) {
-      for (int sp = 0; sp < plan.splits; ++sp) {
-        const int64_t pr = ((int64_t)sp * p.total_q + qrow) * H + h;
-        const float x = plan.ws_lse[pr];
-        if (x != -INFINITY) a += plan.ws_o[pr * D + d] * exp2f(x - lse2);
-      }
-    }
-    store_any(p.out, p.q_dtype, (qrow * H + h) * D + d, a * f);
-  }
-  if (lane == 0 && p.maybe_lse) p.maybe_lse[qrow * H + h] = lse;
+  store_any(p.out, p.q_dtype, (qrow * H + h) * D + d, lse2 == -INFINITY ? 0.f : a / wsum * f);
+  if (d == 0 && p.maybe_lse) p.maybe_lse[qrow * H + h] = lse;
 }
 
 using GenKernel = void (*)(PagedAttentionParams, AttnPlan, DevError*);
@@ -251,8 +250,9 @@ Status launch_generic(const PagedAttentionParams& p, const Launch& l, AttnPlan p
 
 Status launch_attn_merge(const PagedAttentionParams& p, const AttnPlan& plan, const Launch& l) {
   if (p.total_q == 0) return Status::Ok();
-  SA_RETURN_IF_ERROR(check_grid("paged_attention", p.total_q, (p.num_qo_heads + 3) / 4, 1));
-  attn_merge_kernel<<<dim3((unsigned)p.total_q, (unsigned)((p.num_qo_heads + 3) / 4)), 128, 0, l.stream>>>(p, plan);
+  const int64_t ys = ((int64_t)p.num_qo_heads * p.head_dim + 255) / 256;
+  SA_RETURN_IF_ERROR(check_grid("paged_attention", p.total_q, ys, 1));
+  attn_merge_kernel<<<dim3((unsigned)p.total_q, (unsigned)ys), 256, 0, l.stream>>>(p, plan);
   SA_CUDA_LAUNCH_CHECK();
   return Status::Ok();
 }

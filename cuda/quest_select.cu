@@ -9,7 +9,7 @@ namespace select_attn::cuda {
 namespace {
 
 constexpr int kThreads = 256;     // scores kernel
-constexpr int kSelThreads = 1024;  // top-k kernel
+constexpr int kSelThreads = 512;   // top-k kernel
 constexpr int kSelWarps = kSelThreads / 32;
 constexpr int kUnroll = 4;        // blocks per team in flight
 constexpr int kMaxChunks = 2;     // 16-byte chunks per lane per metadata row
@@ -21,7 +21,8 @@ __device__ __forceinline__ uint32_t fkey(float f) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-// Block-wide exclusive scan of v over WARPS warps; *total gets the sum. Contains barriers.
+// Block-wide exclusive scan of v over WARPS warps; *total gets the sum. Two barriers; s_warp holds
+// WARPS + 1 words.
 template <int WARPS>
 __device__ __forceinline__ int block_excl_scan(int v, int* s_warp, int* total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -31,18 +32,24 @@ __device__ __forceinline__ int block_excl_scan(int v, int* s_warp, int* total) {
     const int y = __shfl_up_sync(0xffffffffu, x, o);
     if (lane >= o) x += y;
   }
-  __syncthreads();
   if (lane == 31) s_warp[warp] = x;
   __syncthreads();
-  int before = 0, sum = 0;
+  if (warp == 0) {
+    const int t = lane < WARPS ? s_warp[lane] : 0;
+    int y = t;
 #pragma unroll
-  for (int w = 0; w < WARPS; ++w) {
-    const int s = s_warp[w];
-    if (w < warp) before += s;
-    sum += s;
+    for (int o = 1; o < 32; o <<= 1) {
+      const int z = __shfl_up_sync(0xffffffffu, y, o);
+      if (lane >= o) y += z;
+    }
+    if (lane < WARPS) s_warp[lane] = y - t;
+    if (lane == 31) s_warp[WARPS] = y;
   }
-  *total = sum;
-  return before + x - v;
+  __syncthreads();
+  const int r = s_warp[warp] + x - v;
+  *total = s_warp[WARPS];
+  __syncthreads();  // s_warp is reused by the next scan
+  return r;
 }
 
 // Grid: (chunks, B); block: kThreads. Scores blocks [x*chunk_blocks, (x+1)*chunk_blocks) of
@@ -102,25 +109,31 @@ __global__ void __launch_bounds__(kThreads) quest_scores_kernel(QuestSelectParam
   const int64_t row_elems = (int64_t)N * D;
   const int32_t* mbt = p.meta_block_tables + (int64_t)b * p.max_meta_pages_per_seq;
   // Units u = (j - j0) * N + n: consecutive teams read consecutive heads of one metadata row.
-  const int64_t U = (j1 - j0) * N;
+  // 32-bit unit and block indices (a chunk holds fewer than 2^31 units; lcap * N < 2^31 is checked
+  // at launch), so no 64-bit division sits in the loop.
+  const int U = (int)((j1 - j0) * N);
+  const int jbase = (int)j0;
   // The loop bound is the warp's first unit, so every lane of a warp runs the same iterations (the
   // team reductions are warp-wide shuffles).
-  for (int64_t uw = (int64_t)warp * tpw; uw < U; uw += (int64_t)nteams * kUnroll) {
+  for (int uw = warp * tpw; uw < U; uw += nteams * kUnroll) {
     uint4 vmx[kUnroll][kMaxChunks], vmn[kUnroll][kMaxChunks];
+    int jj[kUnroll], nn[kUnroll];
     bool ok[kUnroll];
 #pragma unroll
     for (int k = 0; k < kUnroll; ++k) {
-      const int64_t u = uw + team_in_warp + (int64_t)k * nteams;
+      const int u = uw + team_in_warp + k * nteams;
       ok[k] = false;
+      jj[k] = jbase + u / N;
+      nn[k] = u - (jj[k] - jbase) * N;
       if (u < U) {
-        const int64_t j = j0 + u / N;
-        const int n = (int)(u % N);
-        const int32_t page = mbt[j / R];
+        const int j = jj[k], n = nn[k];
+        const int pj = j / R;
+        const int32_t page = mbt[pj];
         if (page < 0 || page >= p.num_meta_pages) {
-          if (lt == 0 && n == 0) report(err, kErrTableId, kFamQuestSelect, kTabMeta, b, (int)(j / R), 0, page, p.num_meta_pages);
+          if (lt == 0 && n == 0) report(err, kErrTableId, kFamQuestSelect, kTabMeta, b, pj, 0, page, p.num_meta_pages);
         } else {
           ok[k] = true;
-          const int64_t off = ((int64_t)page * R + j % R) * row_elems + (int64_t)n * D;
+          const int64_t off = ((int64_t)page * R + (j - pj * R)) * row_elems + (int64_t)n * D;
 #pragma unroll
           for (int c = 0; c < kMaxChunks; ++c) {
             const int ch = lt + c * TL;
@@ -134,10 +147,9 @@ __global__ void __launch_bounds__(kThreads) quest_scores_kernel(QuestSelectParam
     }
 #pragma unroll
     for (int k = 0; k < kUnroll; ++k) {
-      if (uw + (int64_t)k * nteams >= U) break;  // warp-uniform
-      const int64_t u = uw + team_in_warp + (int64_t)k * nteams;
-      const int64_t j = j0 + u / N;
-      const int n = (int)(u % N);
+      if (uw + k * nteams >= U) break;  // warp-uniform
+      const bool valid = uw + team_in_warp + k * nteams < U;
+      const int j = jj[k], n = valid ? nn[k] : 0;
       float fmx[kMaxChunks][VE], fmn[kMaxChunks][VE];
 #pragma unroll
       for (int c = 0; c < kMaxChunks; ++c) {
@@ -150,7 +162,7 @@ __global__ void __launch_bounds__(kThreads) quest_scores_kernel(QuestSelectParam
         }
       }
       for (int r = 0; r < RG; ++r) {
-        const float* q = sq + ((u < U ? n : 0) * RG + r) * D;
+        const float* q = sq + (n * RG + r) * D;
         float acc = 0.f;
 #pragma unroll
         for (int c = 0; c < kMaxChunks; ++c) {
@@ -164,7 +176,7 @@ __global__ void __launch_bounds__(kThreads) quest_scores_kernel(QuestSelectParam
           }
         }
         for (int o = TL >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-        if (lt == 0 && u < U) scores[(((int64_t)b * N + n) * RG + r) * lcap + j] = ok[k] ? acc : -INFINITY;
+        if (lt == 0 && valid) scores[(((int64_t)b * N + n) * RG + r) * lcap + j] = ok[k] ? acc : -INFINITY;
       }
     }
   }
@@ -177,7 +189,7 @@ __global__ void __launch_bounds__(kThreads) quest_scores_kernel(QuestSelectParam
 // Dynamic shared memory: min(lcap, kKeyCache) keys.
 __global__ void __launch_bounds__(kSelThreads) quest_topk_kernel(QuestSelectParams p, const float* scores, int64_t lcap) {
   extern __shared__ uint32_t keys[];
-  __shared__ int s_warp[kSelWarps];
+  __shared__ int s_warp[kSelWarps + 1];
   __shared__ int s_hist[256];
   __shared__ int s_misc[3];
   const int N = p.num_kv_heads, G = p.num_qo_heads / N, bs = p.block_size;
@@ -346,6 +358,8 @@ Status launch_quest_select(const QuestSelectParams& p, const Launch& l) {
   const int64_t chunks = std::max<int64_t>((lcap + chunk - 1) / chunk, 1);
   SA_RETURN_IF_ERROR(check_grid("quest_select", chunks, p.num_seqs, 1));
   SA_RETURN_IF_ERROR(check_grid("quest_select", rows, 1, 1));
+  if (lcap * p.num_kv_heads >= (1LL << 31))
+    return Status::unsupported("quest_select (cuda): metaBlockTables columns x metaRows x numKvHeads must stay below 2^31");
   void* ws = nullptr;
   SA_RETURN_IF_ERROR(l.ws->get((size_t)(rows * std::max<int64_t>(lcap, 1)) * sizeof(float), &ws));
   float* scores = static_cast<float*>(ws);

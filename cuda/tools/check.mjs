@@ -58,7 +58,7 @@ function makePaged(rng, { dtype, layout, lens, bs, N, D, extraCols = 2, spare = 
 }
 
 // ---------------- quest_metadata ----------------
-function checkQuestMetadata(seed, o) {
+let checkQuestMetadata = function checkQuestMetadata(seed, o) {
   const rng = new Rng(seed);
   const { dtype, layout, bs, N, D, lens, R } = o;
   const pc = makePaged(rng, { dtype, layout, lens, bs, N, D, nanTail: false });
@@ -149,7 +149,7 @@ function questSelectRef(o, qv, mxv, mnv, mbt, MMBPR) {
   return rows;
 }
 
-function checkQuestSelect(seed, o) {
+let checkQuestSelect = function checkQuestSelect(seed, o) {
   const rng = new Rng(seed);
   const { qdtype, mdtype, B, H, N, D, bs, R, k, perHead, sink, window, lens } = o;
   const tsu = lens.map((l) => (o.tsuMax ? rng.int(0, Math.min(l, o.tsuMax) + 1) : 0));
@@ -240,7 +240,7 @@ function attnRef(o, qv, pc, sel, sinkLogits, alibi) {
   return { out, lse };
 }
 
-function checkAttention(seed, o) {
+let checkAttention = function checkAttention(seed, o) {
   const rng = new Rng(seed);
   const { qdtype, kvdtype, layout, H, N, D, bs, lens } = o;
   const B = lens.length, G = H / N;
@@ -311,7 +311,7 @@ function checkAttention(seed, o) {
 }
 
 // ---------------- kv_cache ----------------
-function checkCacheWrite(seed, o) {
+let checkCacheWrite = function checkCacheWrite(seed, o) {
   const rng = new Rng(seed);
   const { dtype, layout, N, D, bs, T } = o;
   const numBlocks = Math.ceil(T / bs) + 3;
@@ -337,7 +337,7 @@ function checkCacheWrite(seed, o) {
   record(`cacheWrite(${dtype},${layout},N=${N},D=${D},bs=${bs},T=${T})`, bad === 0, `${bad} mismatches (seed ${seed})`);
 }
 
-function checkMetaAppend(seed, o) {
+let checkMetaAppend = function checkMetaAppend(seed, o) {
   const rng = new Rng(seed);
   const { dtype, N, D, bs, R, B, T } = o;
   const MMBPR = 4, numMeta = B * MMBPR + 1;
@@ -400,6 +400,20 @@ function checkErrors(seed) {
 }
 
 // ---------------- the sweep ----------------
+// A thrown error fails the case and the sweep goes on (the device error record is cleared).
+function guard(fn) {
+  return (sd, o) => {
+    try { fn(sd, o); } catch (e) {
+      record(`${fn.name}(${JSON.stringify(o)})`, false, `threw ${e.saCode ?? ''} ${e.message} (seed ${sd})`);
+      try { addon.synchronize('cuda'); } catch { /* cleared */ }
+    }
+  };
+}
+checkQuestMetadata = guard(checkQuestMetadata);
+checkQuestSelect = guard(checkQuestSelect);
+checkAttention = guard(checkAttention);
+checkCacheWrite = guard(checkCacheWrite);
+checkMetaAppend = guard(checkMetaAppend);
 let seed = seed0;
 const next = () => (seed = (seed * 1103515245 + 12345) >>> 0);
 console.log(`cuda check, seed ${seed0}; devices: ${JSON.stringify(addon.listBackends().filter((b) => b.name === 'cuda'))}`);
