@@ -1,5 +1,6 @@
-// Paged attention on tensor cores (mma.sync m16n8k16, f16/bf16; sm_80 and sm_90): one kernel for
-// decode, multi-query, chunked prefill and block-sparse attention. A thread block owns M packed
+// Paged attention on tensor cores (mma.sync m16n8k16, f16/bf16; sm_80 and sm_90): the kernel for
+// multi-query and chunked prefill (and block-sparse attention with many queries); calls whose
+// packed rows fit 16 take attn_decode.cuh. A thread block owns M packed
 // query rows (query token x query head of one KV group, so each K/V tile is read once per group)
 // and one share (split) of the visible keys. K/V tiles of TN tokens are gathered row by row through
 // the block table (any blockSize) or the Quest block selection with a cp.async pipeline into
@@ -167,6 +168,10 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
 #pragma unroll
   for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  // No softcap, ALiBi or window: a logit is the scaled score or -inf (the common case, cheap).
+  const bool plain = !(p.softcap > 0.f) && !p.maybe_alibi_slopes && p.sliding_window == 0;
+  const bool upper = p.causal || p.sliding_window > 0;
+  const float c2 = p.scale * kLog2e;
 
   // ---- the pipeline ----
   int idA = -1, idB = -1, blkB = -1;
@@ -222,7 +227,8 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
       for (int e = 0; e < 4; ++e) {
         const int hr = e >> 1;
         const int kp = kpos[j * 8 + 2 * cq + (e & 1)];
-        const float x = logit2(p, sc[j][e], kp, qpos[hr], head[hr]);
+        const float x = plain ? ((kp >= 0 && (!upper || kp <= qpos[hr])) ? sc[j][e] * c2 : -INFINITY)
+                              : logit2(p, sc[j][e], kp, qpos[hr], head[hr]);
         sc[j][e] = x;
         mx[hr] = fmaxf(mx[hr], x);
       }
@@ -236,7 +242,7 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
       const float mref = mx[hr] == -INFINITY ? 0.f : mx[hr];
-      alpha[hr] = exp2f(m_run[hr] - mref);  // 0 when m_run was -inf
+      alpha[hr] = mx[hr] == m_run[hr] ? 1.f : exp2f(m_run[hr] - mref);  // 0 when m_run was -inf
       m_run[hr] = mx[hr];
       l_run[hr] *= alpha[hr];
 #pragma unroll
@@ -247,12 +253,14 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
         l_run[hr] += p0 + p1;
       }
     }
+    if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {  // the running max moved
 #pragma unroll
-    for (int i = 0; i < D / 8; ++i) {
-      o[i][0] *= alpha[0];
-      o[i][1] *= alpha[0];
-      o[i][2] *= alpha[1];
-      o[i][3] *= alpha[1];
+      for (int i = 0; i < D / 8; ++i) {
+        o[i][0] *= alpha[0];
+        o[i][1] *= alpha[0];
+        o[i][2] *= alpha[1];
+        o[i][3] *= alpha[1];
+      }
     }
     // O += P V: P from the score registers (the C layout of two n-tiles is an A fragment).
 #pragma unroll
@@ -386,19 +394,6 @@ Status launch_tc_shape(const PagedAttentionParams& p, const Launch& l, AttnPlan 
   SA_CUDA_LAUNCH_CHECK();
   if (plan.splits > 1) return launch_attn_merge(p, plan, l);
   return Status::Ok();
-}
-
-// Tensor-core path for q and K/V both f16 or both bf16; headDim 64, 96, 128 or 256.
-template <class T>
-Status launch_tc(const PagedAttentionParams& p, const Launch& l, AttnPlan plan) {
-  const bool small = (int64_t)p.max_q_len * plan.hp <= 16;  // decode-like: 16 rows, warps split the keys
-  switch (p.head_dim) {
-    case 64: return small ? launch_tc_shape<T, 64, 1>(p, l, plan) : launch_tc_shape<T, 64, 4>(p, l, plan);
-    case 96: return small ? launch_tc_shape<T, 96, 1>(p, l, plan) : launch_tc_shape<T, 96, 4>(p, l, plan);
-    case 128: return small ? launch_tc_shape<T, 128, 1>(p, l, plan) : launch_tc_shape<T, 128, 4>(p, l, plan);
-    case 256: return small ? launch_tc_shape<T, 256, 1>(p, l, plan) : launch_tc_shape<T, 256, 4>(p, l, plan);
-    default: return Status::unsupported("paged_attention (cuda): headDim " + std::to_string(p.head_dim) + " unsupported; supported: 64, 96, 128, 256");
-  }
 }
 
 }  // namespace select_attn::cuda

@@ -12,7 +12,7 @@ constexpr int kThreads = 256;     // scores kernel
 constexpr int kSelThreads = 512;   // top-k kernel
 constexpr int kSelWarps = kSelThreads / 32;
 constexpr int kUnroll = 4;        // blocks per team in flight
-constexpr int kMaxChunks = 2;     // 16-byte chunks per lane per metadata row
+constexpr int kMaxChunksAll = 2;  // 16-byte chunks per lane per metadata row (template: 1 or 2)
 constexpr int kKeyCache = 16384;  // candidate keys staged in shared memory (64 KB)
 
 // Order-preserving map of an f32 score to uint32 (larger score -> larger key).
@@ -57,8 +57,8 @@ __device__ __forceinline__ int block_excl_scan(int v, int* s_warp, int* total) {
 // perHead) into scores[((b*N + n)*RG + r) * lcap + j]. The thread block reads whole metadata rows
 // (all heads of a block are contiguous), a team of TL lanes per (block, head) unit.
 // Dynamic shared memory: N*RG*D floats (the query rows).
-template <class T>
-__global__ void __launch_bounds__(kThreads) quest_scores_kernel(QuestSelectParams p, float* scores, int chunk_blocks,
+template <class T, int kMaxChunks>
+__global__ void __launch_bounds__(kThreads, 2) quest_scores_kernel(QuestSelectParams p, float* scores, int chunk_blocks,
                                                                 int64_t lcap, DevError* err) {
   extern __shared__ float sq[];
   constexpr int VE = 16 / sizeof(T);
@@ -309,11 +309,13 @@ using ScoresKernel = void (*)(QuestSelectParams, float*, int, int64_t, DevError*
 
 // The dispatch table shared by supports() and launch(): metadata dtype; the query dtype is read
 // at run time (it is a few hundred bytes).
+// One 16-byte chunk per lane when a metadata row fits 32 lanes (fewer registers, more blocks/SM).
 ScoresKernel pick(const QuestSelectParams& p) {
+  const bool one = p.head_dim / (16 / (int)dtype_size(p.meta_dtype)) <= 32;
   switch (p.meta_dtype) {
-    case DType::f32: return quest_scores_kernel<float>;
-    case DType::f16: return quest_scores_kernel<__half>;
-    case DType::bf16: return quest_scores_kernel<__nv_bfloat16>;
+    case DType::f32: return one ? quest_scores_kernel<float, 1> : quest_scores_kernel<float, 2>;
+    case DType::f16: return one ? quest_scores_kernel<__half, 1> : quest_scores_kernel<__half, 2>;
+    case DType::bf16: return one ? quest_scores_kernel<__nv_bfloat16, 1> : quest_scores_kernel<__nv_bfloat16, 2>;
     default: return nullptr;
   }
 }
@@ -333,7 +335,7 @@ Status supports_quest_select(const QuestSelectParams& p) {
   if (!pick(p))
     return Status::unsupported(std::string(fam) + "maxMeta dtype " + dtype_name(p.meta_dtype) + " unsupported; supported: f32, f16, bf16");
   const int ve = 16 / (int)dtype_size(p.meta_dtype);
-  const int maxd = ve * 32 * kMaxChunks;
+  const int maxd = ve * 32 * kMaxChunksAll;
   if (p.head_dim % ve != 0 || p.head_dim > maxd)
     return Status::unsupported(std::string(fam) + "headDim " + std::to_string(p.head_dim) + " unsupported with " +
                                dtype_name(p.meta_dtype) + " metadata; supported: multiples of " + std::to_string(ve) +

@@ -340,7 +340,8 @@ let checkCacheWrite = function checkCacheWrite(seed, o) {
 let checkMetaAppend = function checkMetaAppend(seed, o) {
   const rng = new Rng(seed);
   const { dtype, N, D, bs, R, B, T } = o;
-  const MMBPR = 4, numMeta = B * MMBPR + 1;
+  const start0 = Array.from({ length: B }, () => rng.int(0, 3 * bs * R));
+  const MMBPR = Math.ceil((3 * bs * R + T) / (bs * R)) + 1, numMeta = B * MMBPR + 1;
   const mids = rng.shuffle([...Array(numMeta).keys()]);
   const mbt = new Int32Array(B * MMBPR).map((_, i) => mids[i]);
   const E = numMeta * R * N * D;
@@ -348,7 +349,7 @@ let checkMetaAppend = function checkMetaAppend(seed, o) {
   const key = floats(dtype, T * N * D, () => rng.normal() * 2);
   // Tokens: runs of consecutive positions per sequence (some starting a block), shuffled.
   const seqIdx = [], positions = [];
-  const cursor = Array.from({ length: B }, () => rng.int(0, bs * R * MMBPR - 2 * bs));
+  const cursor = start0;
   for (let t = 0; t < T; t++) { const b = rng.int(0, B); seqIdx.push(b); positions.push(cursor[b]++); }
   const order = rng.shuffle([...Array(T).keys()]);
   const sI = Int32Array.from(order.map((i) => seqIdx[i])), pI = Int32Array.from(order.map((i) => positions[i]));
