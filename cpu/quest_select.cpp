@@ -39,59 +39,116 @@ template <DType MT> inline V mload_n(const void* base, int64_t i, int n) {
   return vload_n(static_cast<const uint16_t*>(base) + i, MT, n);
 }
 
-// Score terms: max(q M, q m) = q+ max(M, m) + q- min(M, m) with q+ = max(q, 0), q- = min(q, 0)
-// precomputed per query (exact per term for finite values, and independent of which of M/m is larger).
+// Score term: max(q M, q m) = q * (q < 0 ? m : M), since maxMeta >= minMeta (quest_metadata and
+// the kv_cache append keep it so). Picking the element by the sign of q before the multiply needs
+// one widening and one FMA per channel instead of two of each. `Neg` is the per-chunk sign of q.
+#if defined(__AVX512F__)
+using Neg = __mmask16;  // bit i: q[d + i] has its sign bit set (precomputed per query row)
+inline Neg neg_of(const float*, const uint16_t* qk, int d) { return (Neg)qk[d / W]; }
+inline V vblend(Neg k, V a, V b) { return {_mm512_mask_blend_ps(k, a.v, b.v)}; }
+template <DType MT> inline V widen16(__m256i x) {
+  if (MT == DType::f16) return {_mm512_cvtph_ps(x)};
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(x), 16))};
+}
+// The W elements at i of (k ? m : M): 16-bit elements are chosen before widening.
+template <DType MT> inline V msel(const void* M, const void* m, int64_t i, Neg k) {
+  if (MT == DType::f32)
+    return {_mm512_mask_blend_ps(k, _mm512_loadu_ps(static_cast<const float*>(M) + i), _mm512_loadu_ps(static_cast<const float*>(m) + i))};
+  const __m256i x = _mm256_loadu_si256((const __m256i*)(static_cast<const uint16_t*>(M) + i));
+  const __m256i y = _mm256_loadu_si256((const __m256i*)(static_cast<const uint16_t*>(m) + i));
+  return widen16<MT>(_mm256_mask_blend_epi16(k, x, y));
+}
+template <DType MT> inline V msel_n(const void* M, const void* m, int64_t i, Neg k, int n) {
+  const __mmask16 live = (__mmask16)((1u << n) - 1);
+  if (MT == DType::f32)
+    return {_mm512_mask_blend_ps(k, _mm512_maskz_loadu_ps(live, static_cast<const float*>(M) + i),
+                                 _mm512_maskz_loadu_ps(live, static_cast<const float*>(m) + i))};
+  const __m256i x = _mm256_maskz_loadu_epi16(live, static_cast<const uint16_t*>(M) + i);
+  const __m256i y = _mm256_maskz_loadu_epi16(live, static_cast<const uint16_t*>(m) + i);
+  return widen16<MT>(_mm256_mask_blend_epi16(k, x, y));
+}
+// out[0..3] = horizontal sums of a, b, c, d (one shuffle tree instead of four).
+inline void hsum4(V a, V b, V c, V d, float* out) {
+  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a.v, b.v, 0x44), _mm512_shuffle_f32x4(a.v, b.v, 0xEE));
+  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c.v, d.v, 0x44), _mm512_shuffle_f32x4(c.v, d.v, 0xEE));
+  __m512 x = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+  x = _mm512_add_ps(x, _mm512_permute_ps(x, 0x4E));
+  x = _mm512_add_ps(x, _mm512_permute_ps(x, 0xB1));
+  const __m512 r = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), x);
+  _mm_storeu_ps(out, _mm512_castps512_ps128(r));
+}
+#else
+using Neg = V;  // the q chunk itself: its sign bits choose
+inline Neg neg_of(const float* q, const uint16_t*, int d) { return vload(q + d); }
+#if defined(__AVX2__)
+inline V vblend(Neg k, V a, V b) { return {_mm256_blendv_ps(a.v, b.v, k.v)}; }
+#else
+inline V vblend(Neg k, V a, V b) {
+  V r;
+  for (int i = 0; i < W; ++i) r.v[i] = std::signbit(k.v[i]) ? b.v[i] : a.v[i];
+  return r;
+}
+#endif
+template <DType MT> inline V msel(const void* M, const void* m, int64_t i, Neg k) {
+  return vblend(k, mload<MT>(M, i), mload<MT>(m, i));
+}
+template <DType MT> inline V msel_n(const void* M, const void* m, int64_t i, Neg k, int n) {
+  return vblend(k, mload_n<MT>(M, i, n), mload_n<MT>(m, i, n));
+}
+inline void hsum4(V a, V b, V c, V d, float* out) {
+  out[0] = vsum(a); out[1] = vsum(b); out[2] = vsum(c); out[3] = vsum(d);
+}
+#endif
 
-// One query against one metadata row. qp/qn: [D] f32 q+ and q-.
-template <DType MT>
-inline float score1(const void* M, const void* m, int64_t off, const float* qp, const float* qn, int D) {
-  V a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
-  int d = 0;
-  for (; d + 2 * W <= D; d += 2 * W) {
-    const V x0 = mload<MT>(M, off + d), y0 = mload<MT>(m, off + d);
-    const V x1 = mload<MT>(M, off + d + W), y1 = mload<MT>(m, off + d + W);
-    a0 = vfma(vload(qp + d), vmax(x0, y0), a0);
-    a1 = vfma(vload(qn + d), vmin(x0, y0), a1);
-    a2 = vfma(vload(qp + d + W), vmax(x1, y1), a2);
-    a3 = vfma(vload(qn + d + W), vmin(x1, y1), a3);
-  }
-  for (; d + W <= D; d += W) {
-    const V x = mload<MT>(M, off + d), y = mload<MT>(m, off + d);
-    a0 = vfma(vload(qp + d), vmax(x, y), a0);
-    a1 = vfma(vload(qn + d), vmin(x, y), a1);
-  }
-  if (d < D) {  // the loaded tails are zero beyond D, so they add nothing
-    const V x = mload_n<MT>(M, off + d, D - d), y = mload_n<MT>(m, off + d, D - d);
-    a2 = vfma(vload_n(qp + d, D - d), vmax(x, y), a2);
-    a3 = vfma(vload_n(qn + d, D - d), vmin(x, y), a3);
-  }
-  return vsum(vadd(vadd(a0, a2), vadd(a1, a3)));
+template <int NQ> inline void hsum_n(const V* acc, float* out) {
+  int i = 0;
+  for (; i + 4 <= NQ; i += 4) hsum4(acc[i], acc[i + 1], acc[i + 2], acc[i + 3], out + i);
+  for (; i < NQ; ++i) out[i] = vsum(acc[i]);
 }
 
-// NQ queries (q: [NQ][2][D], q+ then q-) against one metadata row: each widened metadata vector is
-// used NQ times (perHead: the G query heads of one KV head).
+// Scores of NQ query rows (q: [NQ][Dp] f32, zero beyond D; qk: [NQ][Dp / 16] sign masks) against
+// metadata rows at element offsets off + i * stride (mean: NQ KV heads of one block row, stride D).
 template <DType MT, int NQ>
-inline void score_n(const void* M, const void* m, int64_t off, const float* q, int D, float* out) {
+inline void score_heads(const void* M, const void* m, int64_t off, int64_t stride, const float* q, const uint16_t* qk,
+                        int D, int Dp, float* out) {
+  V acc[NQ];
+  for (int i = 0; i < NQ; ++i) acc[i] = vzero();
+  int d = 0;
+  for (; d + W <= D; d += W)
+    for (int i = 0; i < NQ; ++i) {
+      const float* qi = q + (int64_t)i * Dp;
+      acc[i] = vfma(vload(qi + d), msel<MT>(M, m, off + i * stride + d, neg_of(qi, qk + i * (Dp / 16), d)), acc[i]);
+    }
+  if (d < D)
+    for (int i = 0; i < NQ; ++i) {
+      const float* qi = q + (int64_t)i * Dp;
+      acc[i] = vfma(vload(qi + d), msel_n<MT>(M, m, off + i * stride + d, neg_of(qi, qk + i * (Dp / 16), d), D - d), acc[i]);
+    }
+  hsum_n<NQ>(acc, out);
+}
+
+// perHead: NQ query rows against the same metadata row (offset off): widened once, chosen per query.
+template <DType MT, int NQ>
+inline void score_shared(const void* M, const void* m, int64_t off, const float* q, const uint16_t* qk, int D, int Dp,
+                         float* out) {
   V acc[NQ];
   for (int i = 0; i < NQ; ++i) acc[i] = vzero();
   int d = 0;
   for (; d + W <= D; d += W) {
     const V x = mload<MT>(M, off + d), y = mload<MT>(m, off + d);
-    const V hi = vmax(x, y), lo = vmin(x, y);
     for (int i = 0; i < NQ; ++i) {
-      acc[i] = vfma(vload(q + (2 * i) * D + d), hi, acc[i]);
-      acc[i] = vfma(vload(q + (2 * i + 1) * D + d), lo, acc[i]);
+      const float* qi = q + (int64_t)i * Dp;
+      acc[i] = vfma(vload(qi + d), vblend(neg_of(qi, qk + i * (Dp / 16), d), x, y), acc[i]);
     }
   }
   if (d < D) {
     const V x = mload_n<MT>(M, off + d, D - d), y = mload_n<MT>(m, off + d, D - d);
-    const V hi = vmax(x, y), lo = vmin(x, y);
     for (int i = 0; i < NQ; ++i) {
-      acc[i] = vfma(vload_n(q + (2 * i) * D + d, D - d), hi, acc[i]);
-      acc[i] = vfma(vload_n(q + (2 * i + 1) * D + d, D - d), lo, acc[i]);
+      const float* qi = q + (int64_t)i * Dp;
+      acc[i] = vfma(vload(qi + d), vblend(neg_of(qi, qk + i * (Dp / 16), d), x, y), acc[i]);
     }
   }
-  for (int i = 0; i < NQ; ++i) out[i] = vsum(acc[i]);
+  hsum_n<NQ>(acc, out);
 }
 
 // Total order on f32 scores as unsigned integers (-0 is folded into +0 first; NaNs sort beyond
@@ -148,58 +205,87 @@ inline int find_seq(const int64_t* prefix, int lo, int hi, int64_t task) {
   return lo;
 }
 
-// f32 query rows for sequence b: [rows][2][D] (q+ then q-). mean: q̄ = (sum of the G heads) / G.
-inline void build_queries(const QuestSelectParams& p, const Shape& s, int b, float* q) {
-  const int64_t qoff = (int64_t)b * s.H * s.D;  // q̄ is built in the q+ slot, then split
+// f32 query rows for sequence b: q [rows][Dp] (zero beyond D) and sign masks qk [rows][Dp / 16].
+// mean: q̄ = (sum of the G heads, in head order) / G, in f32.
+inline void build_queries(const QuestSelectParams& p, const Shape& s, int b, int Dp, float* q, uint16_t* qk, float* tmp) {
+  const int64_t qoff = (int64_t)b * s.H * s.D;
   for (int r = 0; r < s.rows; ++r) {
-    float* qp = q + (int64_t)(2 * r) * s.D;
-    float* qn = qp + s.D;
+    float* qr = q + (int64_t)r * Dp;
     if (s.per_head) {
-      widen(qp, p.query, p.query_dtype, qoff + (int64_t)r * s.D, s.D);
+      widen(qr, p.query, p.query_dtype, qoff + (int64_t)r * s.D, s.D);
     } else {
-      widen(qp, p.query, p.query_dtype, qoff + (int64_t)r * s.G * s.D, s.D);
+      widen(qr, p.query, p.query_dtype, qoff + (int64_t)r * s.G * s.D, s.D);
       for (int g = 1; g < s.G; ++g) {
-        widen(qn, p.query, p.query_dtype, qoff + ((int64_t)r * s.G + g) * s.D, s.D);
-        for (int d = 0; d < s.D; ++d) qp[d] += qn[d];
+        widen(tmp, p.query, p.query_dtype, qoff + ((int64_t)r * s.G + g) * s.D, s.D);
+        for (int d = 0; d < s.D; ++d) qr[d] += tmp[d];
       }
-      const float inv = (float)s.G;
-      for (int d = 0; d < s.D; ++d) qp[d] = qp[d] / inv;
+      const float G = (float)s.G;
+      for (int d = 0; d < s.D; ++d) qr[d] = qr[d] / G;
     }
-    for (int d = 0; d < s.D; ++d) {
-      const float x = qp[d];
-      qp[d] = x > 0.0f ? x : 0.0f;
-      qn[d] = x < 0.0f ? x : 0.0f;
+    for (int d = s.D; d < Dp; ++d) qr[d] = 0.0f;
+    for (int c = 0; c < Dp / 16; ++c) {
+      unsigned k = 0;
+      for (int i = 0; i < 16; ++i) k |= (unsigned)std::signbit(qr[c * 16 + i]) << i;
+      qk[(int64_t)r * (Dp / 16) + c] = (uint16_t)k;
     }
   }
 }
 
-// Scores of rows [j0, j1) of sequence b for every query row into sc[row * L + j].
+inline void prefetch_lines(const char* p, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
+// Scores of rows [j0, j1) of sequence b for every query row into sc[row * L + j]. While row j is
+// scored, row j + kAhead is prefetched (a sequence's rows are scattered over pages, where the
+// hardware prefetchers restart).
+constexpr int kAhead = 2;
 template <DType MT>
 inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int64_t j0, int64_t j1, int64_t L,
-                         const float* q, float* sc) {
+                         const float* q, const uint16_t* qk, int Dp, float* sc) {
   const int64_t rowel = (int64_t)s.N * s.D;
+  const int64_t es = (int64_t)dtype_size(MT);
   const int32_t* mbt = p.meta_block_tables + (int64_t)b * p.max_meta_pages_per_seq;
+  auto row_base = [&](int64_t j) { return ((int64_t)mbt[j / s.R] * s.R + j % s.R) * rowel; };
+  const char* Mb = static_cast<const char*>(p.max_meta);
+  const char* mb = static_cast<const char*>(p.min_meta);
+  for (int64_t j = j0; j < j0 + kAhead && j < j1; ++j) {
+    prefetch_lines(Mb + row_base(j) * es, rowel * es);
+    prefetch_lines(mb + row_base(j) * es, rowel * es);
+  }
   for (int64_t j = j0; j < j1; ++j) {
-    const int64_t base = ((int64_t)mbt[j / s.R] * s.R + j % s.R) * rowel;
+    const int64_t base = row_base(j);
+    const int64_t ahead = j + kAhead < j1 ? row_base(j + kAhead) * es : -1;
+    if (ahead >= 0) {
+      prefetch_lines(Mb + ahead, rowel * es);
+      prefetch_lines(mb + ahead, rowel * es);
+    }
+    if (!s.per_head) {
+      int n = 0;
+      for (; n + 4 <= s.N; n += 4) {
+        float out[4];
+        score_heads<MT, 4>(p.max_meta, p.min_meta, base + (int64_t)n * s.D, s.D, q + (int64_t)n * Dp, qk + (int64_t)n * (Dp / 16), s.D, Dp, out);
+        for (int i = 0; i < 4; ++i) sc[(int64_t)(n + i) * L + j] = out[i];
+      }
+      for (; n < s.N; ++n) {
+        float out[1];
+        score_heads<MT, 1>(p.max_meta, p.min_meta, base + (int64_t)n * s.D, s.D, q + (int64_t)n * Dp, qk + (int64_t)n * (Dp / 16), s.D, Dp, out);
+        sc[(int64_t)n * L + j] = out[0];
+      }
+      continue;
+    }
     for (int n = 0; n < s.N; ++n) {
       const int64_t off = base + (int64_t)n * s.D;
-      if (!s.per_head) {
-        const float* qp = q + (int64_t)(2 * n) * s.D;
-        sc[(int64_t)n * L + j] = score1<MT>(p.max_meta, p.min_meta, off, qp, qp + s.D, s.D);
-        continue;
-      }
-      float out[8];
-      int g = 0;
-      while (g < s.G) {
-        const int h = n * s.G + g;
-        const float* qh = q + (int64_t)(2 * h) * s.D;
-        const int left = s.G - g;
+      for (int g = 0; g < s.G;) {
+        const int h = n * s.G + g, left = s.G - g;
         const int nq = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const float* qh = q + (int64_t)h * Dp;
+        const uint16_t* kh = qk + (int64_t)h * (Dp / 16);
+        float out[8];
         switch (nq) {
-          case 8: score_n<MT, 8>(p.max_meta, p.min_meta, off, qh, s.D, out); break;
-          case 4: score_n<MT, 4>(p.max_meta, p.min_meta, off, qh, s.D, out); break;
-          case 2: score_n<MT, 2>(p.max_meta, p.min_meta, off, qh, s.D, out); break;
-          default: out[0] = score1<MT>(p.max_meta, p.min_meta, off, qh, qh + s.D, s.D); break;
+          case 8: score_shared<MT, 8>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+          case 4: score_shared<MT, 4>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+          case 2: score_shared<MT, 2>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+          default: score_heads<MT, 1>(p.max_meta, p.min_meta, off, 0, qh, kh, s.D, Dp, out); break;
         }
         for (int i = 0; i < nq; ++i) sc[(int64_t)(h + i) * L + j] = out[i];
         g += nq;
@@ -305,8 +391,9 @@ Status run(const QuestSelectParams& p) {
     task_at[b + 1] = task_at[b] + (L + per_task - 1) / per_task;
   }
   // Per-thread memory: the query rows of one sequence, then the selection bitmap and heap.
-  const size_t q_floats = (size_t)2 * s.rows * s.D;
-  const size_t private_bytes = (q_floats * sizeof(float) + 63) / 64 * 64 + sizeof(uint64_t) * (size_t)(2 * max_L + 64);
+  const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
+  const size_t q_bytes = ((size_t)(s.rows + 1) * Dp * sizeof(float) + (size_t)s.rows * (Dp / 16) * sizeof(uint16_t) + 63) / 64 * 64;
+  const size_t private_bytes = q_bytes + sizeof(uint64_t) * (size_t)(2 * max_L + 64);
 
   for (int b0 = 0; b0 < B;) {
     int b1 = b0 + 1;
@@ -314,20 +401,22 @@ Status run(const QuestSelectParams& p) {
     for (int t = 0; t < T; ++t) cached_b[t] = -1;
     parallel_for(task_at[b1] - task_at[b0], [&](int64_t task, int tid) {
       char* mem = static_cast<char*>(scratch(tid, private_bytes));
-      float* q = reinterpret_cast<float*>(mem);
+      float* q = reinterpret_cast<float*>(mem);                        // [rows][Dp]
+      float* tmp = q + (int64_t)s.rows * Dp;                            // [Dp]
+      uint16_t* qk = reinterpret_cast<uint16_t*>(tmp + Dp);            // [rows][Dp / 16]
       const int64_t gt = task + task_at[b0];
       const int b = find_seq(task_at, b0, b1, gt);
       if (cached_b[tid] != b) {
-        build_queries(p, s, b, q);
+        build_queries(p, s, b, Dp, q, qk, tmp);
         cached_b[tid] = b;
       }
       const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
       const int64_t j0 = (gt - task_at[b]) * per_task, j1 = j0 + per_task < L ? j0 + per_task : L;
-      score_blocks<MT>(p, s, b, j0, j1, L, q, scores + (score_at[b] - score_at[b0]));
+      score_blocks<MT>(p, s, b, j0, j1, L, q, qk, Dp, scores + (score_at[b] - score_at[b0]));
     });
     parallel_for((int64_t)(b1 - b0) * s.rows, [&](int64_t task, int tid) {
       char* mem = static_cast<char*>(scratch(tid, private_bytes));
-      uint64_t* work = reinterpret_cast<uint64_t*>(mem + (q_floats * sizeof(float) + 63) / 64 * 64);
+      uint64_t* work = reinterpret_cast<uint64_t*>(mem + q_bytes);
       const int b = b0 + (int)(task / s.rows), row = (int)(task % s.rows);
       const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
       select_row(p, s, b, row, L, scores + (score_at[b] - score_at[b0]) + (int64_t)row * L, work);
