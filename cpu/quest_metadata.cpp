@@ -42,10 +42,21 @@ template <int ES> inline IV imax(IV a, IV b) { return ES == 2 ? _mm256_max_epi16
 template <int ES> inline IV imin(IV a, IV b) { return ES == 2 ? _mm256_min_epi16(a, b) : _mm256_min_epi32(a, b); }
 #endif
 
+// Prefetches 4 lines into L2. The K blocks of a sequence are scattered over the pool, so the hardware
+// prefetchers stop at every block; prefetching the next block while reducing this one keeps the
+// memory busy (measured: 0.69 -> 0.79 of the streaming ceiling; L1 hints or none do worse).
+inline void prefetch4(const char* p) {
+  __builtin_prefetch(p, 0, 2);
+  __builtin_prefetch(p + 64, 0, 2);
+  __builtin_prefetch(p + 128, 0, 2);
+  __builtin_prefetch(p + 192, 0, 2);
+}
+
 // Reduces `rows` rows of `len` elements (element size ES, row stride `stride` bytes) starting at src
-// into dmax/dmin (len elements each, contiguous). rows >= 1.
+// into dmax/dmin (len elements each, contiguous). rows >= 1. `next` (or null): the same region of the
+// block processed next, prefetched meanwhile.
 template <int ES>
-inline void reduce_rows(const char* src, int rows, int64_t stride, int64_t len, char* dmax, char* dmin) {
+inline void reduce_rows(const char* src, int rows, int64_t stride, int64_t len, char* dmax, char* dmin, const char* next) {
   const int64_t nbytes = len * ES;
   int64_t c = 0;
 #if defined(__AVX512BW__) || defined(__AVX2__)
@@ -54,8 +65,10 @@ inline void reduce_rows(const char* src, int rows, int64_t stride, int64_t len, 
     const char* p = src + c;
     IV x0 = iord<ES>(iload(p)), x1 = iord<ES>(iload(p + VB)), x2 = iord<ES>(iload(p + 2 * VB)), x3 = iord<ES>(iload(p + 3 * VB));
     IV a0 = x0, a1 = x1, a2 = x2, a3 = x3, b0 = x0, b1 = x1, b2 = x2, b3 = x3;
+    if (next) prefetch4(next + c);
     for (int r = 1; r < rows; ++r) {
       p += stride;
+      if (next) prefetch4(next + c + r * stride);
       x0 = iord<ES>(iload(p));
       x1 = iord<ES>(iload(p + VB));
       x2 = iord<ES>(iload(p + 2 * VB));
@@ -165,12 +178,15 @@ Status run(const QuestMetadataParams& p) {
       const int valid = (int)(len - j * bs < bs ? len - j * bs : bs);
       const int64_t blk = bt[j];
       const int64_t out = ((int64_t)mbt[j / R] * R + j % R) * row_bytes;
+      const char* next = j + 1 < j1 ? kc + (int64_t)bt[j + 1] * block_bytes : nullptr;
       if (p.layout == Layout::NHD) {
-        reduce_rows<ES>(kc + blk * block_bytes, valid, row_bytes, row, mx + out, mn + out);
+        reduce_rows<ES>(kc + blk * block_bytes, valid, row_bytes, row, mx + out, mn + out, next);
       } else {
-        for (int n = 0; n < N; ++n)
-          reduce_rows<ES>(kc + blk * block_bytes + (int64_t)n * bs * D * ES, valid, (int64_t)D * ES, D,
-                          mx + out + (int64_t)n * D * ES, mn + out + (int64_t)n * D * ES);
+        for (int n = 0; n < N; ++n) {
+          const int64_t h = (int64_t)n * bs * D * ES;
+          reduce_rows<ES>(kc + blk * block_bytes + h, valid, (int64_t)D * ES, D, mx + out + (int64_t)n * D * ES,
+                          mn + out + (int64_t)n * D * ES, next ? next + h : nullptr);
+        }
       }
     }
   });

@@ -160,17 +160,31 @@ inline uint32_t ord_score(float s) {
   return u ^ ((u >> 31) ? 0xffffffffu : 0x80000000u);
 }
 
-inline void sift_down(uint64_t* h, int64_t n, int64_t i) {  // min-heap
-  const uint64_t x = h[i];
-  for (;;) {
-    int64_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && h[c + 1] < h[c]) ++c;
-    if (h[c] >= x) break;
-    h[i] = h[c];
-    i = c;
+// Radix select on ordered 32-bit score keys K[S[i]] (i < n; S null: K[i]): 8-bit digits from the
+// top, counting only keys that share the digits fixed so far. Result: take every key > key plus the
+// first take_eq keys == key in index order (or, when ge, every key >= key) - exactly `need` keys.
+struct Threshold {
+  uint32_t key;
+  int64_t take_eq;
+  bool ge;
+};
+inline Threshold radix_select(const uint32_t* K, const uint32_t* S, int64_t n, int64_t need, uint32_t* hist) {
+  uint32_t prefix = 0, mask = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    std::memset(hist, 0, 256 * sizeof(uint32_t));
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t k = K[S ? S[i] : i];
+      hist[(k >> shift) & 255] += (k & mask) == prefix;
+    }
+    int t = 255;
+    int64_t above = 0;
+    while (t > 0 && above + hist[t] < need) above += hist[t--];
+    need -= above;
+    prefix |= (uint32_t)t << shift;
+    mask |= 255u << shift;
+    if (hist[t] == need) return {prefix, 0, true};
   }
-  h[i] = x;
+  return {prefix, need, false};
 }
 
 inline void mark_range(uint64_t* bits, int64_t lo, int64_t hi) {
@@ -315,7 +329,6 @@ inline void select_row(const QuestSelectParams& p, const Shape& s, int b, int ro
   const int64_t Sx = se < fs ? se : fs;                      // sinks outside the suffix [0, Sx)
   const int64_t words = (L + 63) / 64;
   uint64_t* bits = work;
-  uint64_t* heap = work + words;
   std::memset(bits, 0, sizeof(uint64_t) * words);
   if (S + Sx >= kk) {
     const int64_t a = kk < S ? kk : S;
@@ -328,20 +341,41 @@ inline void select_row(const QuestSelectParams& p, const Shape& s, int b, int ro
     if (m == hi - lo) {
       mark_range(bits, lo, hi);
     } else {
-      // Keys: score order in the high half, ~id in the low half (ties go to the smaller id).
-      int64_t n = 0;
-      for (int64_t j = lo; j < lo + m; ++j) heap[n++] = ((uint64_t)ord_score(sc[j]) << 32) | (uint32_t)~(uint32_t)j;
-      for (int64_t i = m / 2 - 1; i >= 0; --i) sift_down(heap, m, i);
-      for (int64_t j = lo + m; j < hi; ++j) {
-        const uint64_t key = ((uint64_t)ord_score(sc[j]) << 32) | (uint32_t)~(uint32_t)j;
-        if (key > heap[0]) {
-          heap[0] = key;
-          sift_down(heap, m, 0);
+      // Selection among the candidates [lo, hi): keys in score order (ties then go to the smaller
+      // id, which is the earlier index). A threshold estimated on a strided sample first drops most
+      // candidates (branch-free), then an exact radix select runs on the survivors.
+      const int64_t C = hi - lo;
+      uint32_t* K = reinterpret_cast<uint32_t*>(work + words);  // [C]
+      uint32_t* S = K + C;                                       // [C] survivors (candidate indices)
+      uint32_t* hist = S + C;                                    // [256]
+      uint32_t* sample = hist + 256;                             // [256]
+      for (int64_t i = 0; i < C; ++i) K[i] = ord_score(sc[lo + i]);
+      int64_t ns = 0;
+      constexpr int kSample = 256;
+      if (C >= 4 * kSample && m * 4 <= C) {
+        for (int i = 0; i < kSample; ++i) sample[i] = K[(int64_t)i * C / kSample];
+        // Rank r in the sample so that about 1.25 m + 8 C / kSample candidates survive.
+        const int64_t r0 = (m * 5 * kSample) / (4 * C) + 8, r = r0 < kSample ? r0 : kSample;
+        const Threshold est = radix_select(sample, nullptr, kSample, r, hist);
+        for (int64_t i = 0; i < C; ++i) {
+          S[ns] = (uint32_t)i;
+          ns += K[i] >= est.key;
         }
       }
-      for (int64_t i = 0; i < m; ++i) {
-        const int64_t j = (uint32_t)~(uint32_t)heap[i];
-        bits[j >> 6] |= uint64_t(1) << (j & 63);
+      if (ns < m) {  // no sampling, or the estimate was too high: every candidate survives
+        for (int64_t i = 0; i < C; ++i) S[i] = (uint32_t)i;
+        ns = C;
+      }
+      Threshold th = radix_select(K, S, ns, m, hist);
+      for (int64_t i = 0; i < ns; ++i) {
+        const uint32_t k = K[S[i]];
+        bool take = th.ge ? k >= th.key : k > th.key;
+        if (!take && !th.ge && k == th.key && th.take_eq > 0) {
+          take = true;
+          --th.take_eq;
+        }
+        const int64_t j = lo + S[i];
+        bits[j >> 6] |= (uint64_t)take << (j & 63);
       }
     }
   }
@@ -393,7 +427,7 @@ Status run(const QuestSelectParams& p) {
   // Per-thread memory: the query rows of one sequence, then the selection bitmap and heap.
   const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
   const size_t q_bytes = ((size_t)(s.rows + 1) * Dp * sizeof(float) + (size_t)s.rows * (Dp / 16) * sizeof(uint16_t) + 63) / 64 * 64;
-  const size_t private_bytes = q_bytes + sizeof(uint64_t) * (size_t)(2 * max_L + 64);
+  const size_t private_bytes = q_bytes + sizeof(uint64_t) * (size_t)(2 * max_L + 512);
 
   for (int b0 = 0; b0 < B;) {
     int b1 = b0 + 1;

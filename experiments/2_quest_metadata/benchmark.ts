@@ -7,11 +7,12 @@ import { Rng, place } from '../../src/testing/harness.js';
 import { type FloatDType, type HostTensor, dtypeSize, f32ToBf16Bits, f32ToF16Bits, tensor } from '../../src/tensor.js';
 import type { Layout } from './ref.js';
 
-/** A large float tensor filled fast: a random pattern of finite values in [-2, 2], tiled. */
+/** A large float tensor filled fast: a random pattern of finite values in [-2, 2], tiled with a prime
+ *  period (so rows and pages of any power-of-two size do not repeat each other). */
 export function fastRandom(dtype: FloatDType, shape: number[], rng: Rng): HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const t = tensor(dtype, shape);
-  const P = Math.min(n, 1 << 16);
+  const P = Math.min(n, 1048573);
   for (let i = 0; i < P; i++) {
     const v = rng.uniform(-2, 2);
     t.data[i] = dtype === 'f16' ? f32ToF16Bits(v) : dtype === 'bf16' ? f32ToBf16Bits(v) : v;
