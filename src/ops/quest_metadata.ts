@@ -32,7 +32,7 @@ function prepare(a: QuestMetadataArgs, opts?: CallOptions): { ch: Checker; scala
   const k = ch.tensor('kCache', a.kCache, { dtypes: ['f32', 'f16', 'bf16'], rank: 4 })!;
   const [numBlocks, d1, d2, D] = k.shape;
   const [bs, N] = layout === 'NHD' ? [d1, d2] : [d2, d1];
-  if (bs < 1 || N < 1 || D < 1) throw rangeError(ch.ctx, 'kCache', 'blockSize, head and channel dimensions >= 1', `shape [${k.shape}] (${layout})`);
+  if (bs < 1 || N < 1 || D < 1) throw rangeError(ch.ctx, 'kCache.shape', `non-zero blockSize, head and channel dimensions (${layout})`, `[${k.shape}]`);
   const bt = ch.tensor('blockTables', a.blockTables, { dtypes: ['i32'], rank: 2 })!;
   const B = bt.shape[0];
   const MKBPR = bt.shape[1];
@@ -41,7 +41,7 @@ function prepare(a: QuestMetadataArgs, opts?: CallOptions): { ch: Checker; scala
   const MMBPR = mbt.shape[1];
   const mx = ch.output('maxMeta', a.maxMeta, { dtypes: [k.dtype], rank: 4, shape: [undefined, undefined, N, D] })!;
   const [numMetaPages, metaRows] = mx.shape;
-  if (metaRows < 1) throw rangeError(ch.ctx, 'maxMeta.shape[1]', 'metaRows >= 1', String(metaRows));
+  if (metaRows < 1) throw rangeError(ch.ctx, 'maxMeta.shape[1]', 'metaRows >= 1', `${metaRows} (shape [${mx.shape}])`);
   ch.output('minMeta', a.minMeta, { dtypes: [k.dtype], rank: 4, shape: mx.shape });
   ch.tensor('startBlocks', a.startBlocks, { dtypes: ['i32'], rank: 1, shape: [B] }, true);
 
