@@ -63,13 +63,95 @@ inline V vexp_neg(V x) {
 }
 #endif
 
-// Prefetch `rows` rows of `row_bytes` bytes, `stride` bytes apart, into L2 (hides the DRAM latency of
-// the next KV tile; blocks of a paged cache are scattered, so the hardware streamer restarts per block).
-inline void prefetch_rows(const void* base, int rows, int64_t stride, int64_t row_bytes) {
-  const char* p = static_cast<const char*>(base);
-  for (int r = 0; r < rows; ++r, p += stride)
-    for (int64_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+// Transpose-reduce of W accumulators: lane i of the result is the sum of the lanes of a[i]. Cheaper
+// than W separate horizontal sums (one shuffle tree shared by all of them).
+#if defined(__AVX512F__)
+inline V reduce_w(const V* a) {
+  __m512 l1[8], l2[4];
+  for (int i = 0; i < 8; ++i)
+    l1[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i].v, a[2 * i + 1].v), _mm512_unpackhi_ps(a[2 * i].v, a[2 * i + 1].v));
+  for (int i = 0; i < 4; ++i)
+    l2[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(l1[2 * i]), _mm512_castps_pd(l1[2 * i + 1]))),
+                          _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(l1[2 * i]), _mm512_castps_pd(l1[2 * i + 1]))));
+  // l2[k] holds, per 128-bit lane L, the lane-L partial sums of a[4k .. 4k+3]; add the four lanes.
+  const __m512 c0 = _mm512_add_ps(_mm512_shuffle_f32x4(l2[0], l2[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(l2[0], l2[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 c1 = _mm512_add_ps(_mm512_shuffle_f32x4(l2[2], l2[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(l2[2], l2[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return {_mm512_add_ps(_mm512_shuffle_f32x4(c0, c1, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(c0, c1, _MM_SHUFFLE(3, 1, 3, 1)))};
 }
+#elif defined(__AVX2__)
+inline V reduce_w(const V* a) {
+  __m256 l1[4], l2[2];
+  for (int i = 0; i < 4; ++i)
+    l1[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i].v, a[2 * i + 1].v), _mm256_unpackhi_ps(a[2 * i].v, a[2 * i + 1].v));
+  for (int i = 0; i < 2; ++i)
+    l2[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(l1[2 * i]), _mm256_castps_pd(l1[2 * i + 1]))),
+                          _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(l1[2 * i]), _mm256_castps_pd(l1[2 * i + 1]))));
+  return {_mm256_add_ps(_mm256_permute2f128_ps(l2[0], l2[1], 0x20), _mm256_permute2f128_ps(l2[0], l2[1], 0x31))};
+}
+#else
+inline V reduce_w(const V* a) {
+  V r;
+  for (int i = 0; i < W; ++i) r.v[i] = vsum(a[i]);
+  return r;
+}
+#endif
+
+// Issues software prefetches for up to two regions (the next KV block's K and V rows), a few lines
+// per tick(), in ascending address order: spread through the compute so the misses overlap it instead
+// of stalling in one burst, and ordered so the L2 streamer can run ahead of them.
+struct Prefetcher {
+  const char* base[2] = {nullptr, nullptr};
+  int rows = 0;
+  int64_t stride = 0, row_bytes = 0;
+  int region = 2, row = 0;
+  const char* cur = nullptr;  // next line to prefetch
+  const char* end = nullptr;  // end of the current row
+  uint32_t rate = 0, credit = 0;  // lines per tick, in 1/256ths
+
+  // Regions k and v of `nrows` rows of `bytes` bytes, `row_stride` apart; `lines_per_tick` may be fractional.
+  void start(const char* k, const char* v, int nrows, int64_t row_stride, int64_t bytes, double lines_per_tick) {
+    base[0] = k;
+    base[1] = v;
+    rows = nrows;
+    stride = row_stride;
+    row_bytes = bytes;
+    region = 0;
+    row = 0;
+    rate = (uint32_t)(lines_per_tick * 256.0 + 1.0);
+    credit = 0;
+    open_row();
+  }
+  void open_row() {
+    const char* a = base[region] + row * stride;
+    cur = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(a) & ~uintptr_t(63));
+    end = a + row_bytes;
+  }
+  inline void tick() {
+    credit += rate;
+    while (credit >= 256) {
+      credit -= 256;
+      if (region >= 2) return;
+      __builtin_prefetch(cur, 0, 2);
+      cur += 64;
+      if (cur >= end) {
+        if (++row >= rows) {
+          row = 0;
+          if (++region >= 2) return;
+        }
+        open_row();
+      }
+    }
+  }
+  // Issues whatever is left (the next block must be on its way before it is used).
+  void drain() {
+    while (region < 2) {
+      credit = 256;
+      tick();
+    }
+  }
+};
 
 }  // namespace
 }  // namespace select_attn::cpu

@@ -99,112 +99,86 @@ inline const uint8_t* item_mask(const Ctx& c, const Unit& u, int64_t i) {
   return c.sel_mask + (((int64_t)u.b * c.p->num_kv_heads + u.n0) * c.sel_cap + i) * c.G;
 }
 
-// ---- micro-kernels on f32 rows padded to Dp (a multiple of W) ----
+// ---- micro-kernels: f32 query/accumulator rows padded to Dp (a multiple of W); K/V rows read in
+// their own dtype (widened in registers) at element offset off + t * stride ----
 
-// S[r * ldS + t] = Q[rows[r]] . K[t] for r < nr, t < nt.
-inline void qk_scores(const float* Q, const int* rows, int nr, const float* K, int nt, int Dp, float* S, int ldS) {
-  int r = 0;
-  for (; r + 4 <= nr; r += 4) {
-    const float* q0 = Q + (int64_t)rows[r] * Dp;
-    const float* q1 = Q + (int64_t)rows[r + 1] * Dp;
-    const float* q2 = Q + (int64_t)rows[r + 2] * Dp;
-    const float* q3 = Q + (int64_t)rows[r + 3] * Dp;
-    int t = 0;
-    for (; t + 2 <= nt; t += 2) {
-      const float* k0 = K + (int64_t)t * Dp;
-      const float* k1 = k0 + Dp;
-      V a00 = vzero(), a01 = vzero(), a10 = vzero(), a11 = vzero(), a20 = vzero(), a21 = vzero(), a30 = vzero(), a31 = vzero();
+template <DType KT> inline V ldkv(const void* base, int64_t off);
+template <> inline V ldkv<DType::f32>(const void* b, int64_t off) { return vload(static_cast<const float*>(b) + off); }
+template <> inline V ldkv<DType::f16>(const void* b, int64_t off) { return vload(static_cast<const uint16_t*>(b) + off, DType::f16); }
+template <> inline V ldkv<DType::bf16>(const void* b, int64_t off) { return vload(static_cast<const uint16_t*>(b) + off, DType::bf16); }
+
+constexpr int RB = 4;       // query rows per register block
+constexpr int TB = W / RB;  // key tokens per register block: RB x TB = W accumulators, reduced together
+
+// S[r * ldS + t] = Q[rows[r]] . K_t for r < nr4 (a multiple of RB: the caller pads rows with repeats)
+// and t < round_up(nt, TB) (tokens past nt repeat token nt - 1, so every read stays inside the tile).
+template <DType KT>
+inline void qk_block(const float* Q, const int* rows, int nr4, const void* kb, int64_t koff, int64_t ks, int nt, int Dp,
+                     float* S, int ldS, Prefetcher* pf) {
+  alignas(64) float tmp[W];
+  for (int r = 0; r < nr4; r += RB) {
+    const float* q[RB];
+    for (int i = 0; i < RB; ++i) q[i] = Q + (int64_t)rows[r + i] * Dp;
+    for (int t = 0; t < nt; t += TB) {
+      int64_t ko[TB];
+      for (int i = 0; i < TB; ++i) ko[i] = koff + (t + i < nt ? t + i : nt - 1) * ks;
+      V acc[W];
+      for (int i = 0; i < W; ++i) acc[i] = vzero();
       for (int d = 0; d < Dp; d += W) {
-        const V x0 = vload(k0 + d), x1 = vload(k1 + d);
-        const V y0 = vload(q0 + d), y1 = vload(q1 + d), y2 = vload(q2 + d), y3 = vload(q3 + d);
-        a00 = vfma(y0, x0, a00); a01 = vfma(y0, x1, a01);
-        a10 = vfma(y1, x0, a10); a11 = vfma(y1, x1, a11);
-        a20 = vfma(y2, x0, a20); a21 = vfma(y2, x1, a21);
-        a30 = vfma(y3, x0, a30); a31 = vfma(y3, x1, a31);
+        if (pf) pf->tick();
+        V k[TB];
+        for (int i = 0; i < TB; ++i) k[i] = ldkv<KT>(kb, ko[i] + d);
+        for (int j = 0; j < RB; ++j) {
+          const V qv = vload(q[j] + d);
+          for (int i = 0; i < TB; ++i) acc[j * TB + i] = vfma(qv, k[i], acc[j * TB + i]);
+        }
       }
-      float* s = S + (int64_t)r * ldS + t;
-      s[0] = vsum(a00); s[1] = vsum(a01);
-      s[ldS] = vsum(a10); s[ldS + 1] = vsum(a11);
-      s[2 * ldS] = vsum(a20); s[2 * ldS + 1] = vsum(a21);
-      s[3 * ldS] = vsum(a30); s[3 * ldS + 1] = vsum(a31);
-    }
-    for (; t < nt; ++t) {
-      const float* k0 = K + (int64_t)t * Dp;
-      V a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
-      for (int d = 0; d < Dp; d += W) {
-        const V x = vload(k0 + d);
-        a0 = vfma(vload(q0 + d), x, a0); a1 = vfma(vload(q1 + d), x, a1);
-        a2 = vfma(vload(q2 + d), x, a2); a3 = vfma(vload(q3 + d), x, a3);
-      }
-      float* s = S + (int64_t)r * ldS + t;
-      s[0] = vsum(a0); s[ldS] = vsum(a1); s[2 * ldS] = vsum(a2); s[3 * ldS] = vsum(a3);
-    }
-  }
-  for (; r < nr; ++r) {
-    const float* q0 = Q + (int64_t)rows[r] * Dp;
-    int t = 0;
-    for (; t + 4 <= nt; t += 4) {
-      const float* k0 = K + (int64_t)t * Dp;
-      V a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
-      for (int d = 0; d < Dp; d += W) {
-        const V y = vload(q0 + d);
-        a0 = vfma(y, vload(k0 + d), a0); a1 = vfma(y, vload(k0 + Dp + d), a1);
-        a2 = vfma(y, vload(k0 + 2 * Dp + d), a2); a3 = vfma(y, vload(k0 + 3 * Dp + d), a3);
-      }
-      float* s = S + (int64_t)r * ldS + t;
-      s[0] = vsum(a0); s[1] = vsum(a1); s[2] = vsum(a2); s[3] = vsum(a3);
-    }
-    for (; t < nt; ++t) {
-      const float* k0 = K + (int64_t)t * Dp;
-      V a = vzero();
-      for (int d = 0; d < Dp; d += W) a = vfma(vload(q0 + d), vload(k0 + d), a);
-      S[(int64_t)r * ldS + t] = vsum(a);
+      vstore(tmp, reduce_w(acc));
+      for (int j = 0; j < RB; ++j)
+        for (int i = 0; i < TB; ++i) S[(int64_t)(r + j) * ldS + t + i] = tmp[j * TB + i];
     }
   }
 }
 
-// ACC[rows[r]] += sum_t P[r * ldP + t] * Vt[t] for r < nr (P holds exp'd scores, 0 where masked).
-inline void pv_accumulate(float* ACC, const int* rows, int nr, const float* P, int ldP, const float* Vt, int nt, int Dp) {
+// ACC[rows[r]] += sum_{t < nt} P[r * ldP + t] * V_t for r < nr (P holds exp'd scores, 0 where masked).
+template <DType KT>
+inline void pv_block(float* ACC, const int* rows, int nr, const float* P, int ldP, const void* vb, int64_t voff, int64_t vs,
+                     int nt, int Dp, Prefetcher* pf) {
   constexpr int CB = 4;  // W-wide column chunks per pass: 4 rows x 4 chunks = 16 accumulators
   int r = 0;
   for (; r + 4 <= nr; r += 4) {
-    float* c0 = ACC + (int64_t)rows[r] * Dp;
-    float* c1 = ACC + (int64_t)rows[r + 1] * Dp;
-    float* c2 = ACC + (int64_t)rows[r + 2] * Dp;
-    float* c3 = ACC + (int64_t)rows[r + 3] * Dp;
-    const float* p0 = P + (int64_t)r * ldP;
-    const float* p1 = p0 + ldP;
-    const float* p2 = p1 + ldP;
-    const float* p3 = p2 + ldP;
+    float* c[4];
+    const float* p[4];
+    for (int i = 0; i < 4; ++i) {
+      c[i] = ACC + (int64_t)rows[r + i] * Dp;
+      p[i] = P + (int64_t)(r + i) * ldP;
+    }
     int d = 0;
     for (; d + CB * W <= Dp; d += CB * W) {
       V a[4][CB];
-      for (int j = 0; j < CB; ++j) {
-        a[0][j] = vload(c0 + d + j * W); a[1][j] = vload(c1 + d + j * W);
-        a[2][j] = vload(c2 + d + j * W); a[3][j] = vload(c3 + d + j * W);
-      }
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < CB; ++j) a[i][j] = vload(c[i] + d + j * W);
       for (int t = 0; t < nt; ++t) {
-        const float* v = Vt + (int64_t)t * Dp + d;
-        const V w0 = vset1(p0[t]), w1 = vset1(p1[t]), w2 = vset1(p2[t]), w3 = vset1(p3[t]);
-        for (int j = 0; j < CB; ++j) {
-          const V x = vload(v + j * W);
-          a[0][j] = vfma(w0, x, a[0][j]); a[1][j] = vfma(w1, x, a[1][j]);
-          a[2][j] = vfma(w2, x, a[2][j]); a[3][j] = vfma(w3, x, a[3][j]);
+        if (pf) pf->tick();
+        const int64_t o = voff + t * vs + d;
+        V x[CB];
+        for (int j = 0; j < CB; ++j) x[j] = ldkv<KT>(vb, o + j * W);
+        for (int i = 0; i < 4; ++i) {
+          const V w = vset1(p[i][t]);
+          for (int j = 0; j < CB; ++j) a[i][j] = vfma(w, x[j], a[i][j]);
         }
       }
-      for (int j = 0; j < CB; ++j) {
-        vstore(c0 + d + j * W, a[0][j]); vstore(c1 + d + j * W, a[1][j]);
-        vstore(c2 + d + j * W, a[2][j]); vstore(c3 + d + j * W, a[3][j]);
-      }
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < CB; ++j) vstore(c[i] + d + j * W, a[i][j]);
     }
     for (; d < Dp; d += W) {
-      V a0 = vload(c0 + d), a1 = vload(c1 + d), a2 = vload(c2 + d), a3 = vload(c3 + d);
+      V a[4];
+      for (int i = 0; i < 4; ++i) a[i] = vload(c[i] + d);
       for (int t = 0; t < nt; ++t) {
-        const V x = vload(Vt + (int64_t)t * Dp + d);
-        a0 = vfma(vset1(p0[t]), x, a0); a1 = vfma(vset1(p1[t]), x, a1);
-        a2 = vfma(vset1(p2[t]), x, a2); a3 = vfma(vset1(p3[t]), x, a3);
+        const V x = ldkv<KT>(vb, voff + t * vs + d);
+        for (int i = 0; i < 4; ++i) a[i] = vfma(vset1(p[i][t]), x, a[i]);
       }
-      vstore(c0 + d, a0); vstore(c1 + d, a1); vstore(c2 + d, a2); vstore(c3 + d, a3);
+      for (int i = 0; i < 4; ++i) vstore(c[i] + d, a[i]);
     }
   }
   for (; r < nr; ++r) {
@@ -216,14 +190,14 @@ inline void pv_accumulate(float* ACC, const int* rows, int nr, const float* P, i
       for (int j = 0; j < CB; ++j) a[j] = vload(c0 + d + j * W);
       for (int t = 0; t < nt; ++t) {
         const V w = vset1(p0[t]);
-        const float* v = Vt + (int64_t)t * Dp + d;
-        for (int j = 0; j < CB; ++j) a[j] = vfma(w, vload(v + j * W), a[j]);
+        const int64_t o = voff + t * vs + d;
+        for (int j = 0; j < CB; ++j) a[j] = vfma(w, ldkv<KT>(vb, o + j * W), a[j]);
       }
       for (int j = 0; j < CB; ++j) vstore(c0 + d + j * W, a[j]);
     }
     for (; d < Dp; d += W) {
       V a = vload(c0 + d);
-      for (int t = 0; t < nt; ++t) a = vfma(vset1(p0[t]), vload(Vt + (int64_t)t * Dp + d), a);
+      for (int t = 0; t < nt; ++t) a = vfma(vset1(p0[t]), ldkv<KT>(vb, voff + t * vs + d), a);
       vstore(c0 + d, a);
     }
   }
@@ -243,15 +217,15 @@ struct State {
   float* l;      // [rows]
   float* kt;     // [Tt, Dp]
   float* vt;     // [Tt, Dp]
-  float* s;      // [nq * G, Tp] scores, then probabilities
-  int* act;      // [nq * G] active rows of the current tile (indices within the head)
+  float* s;      // [nq * G + RB, Tp] scores, then probabilities, per active row
+  int* act;      // [nq * G + RB] active rows of the current tile (indices within the head), padded to RB
   int64_t* lo;   // [nq] visibility per query row
   int64_t* hi;   // [nq]
 };
 
 inline size_t state_bytes(int rows, int rows_head, int nq, int Dp, int Tt, int Tp) {
-  return sizeof(float) * ((size_t)2 * rows * Dp + 2 * (size_t)rows + (size_t)2 * Tt * Dp + (size_t)rows_head * Tp) +
-         sizeof(int) * (size_t)rows_head + sizeof(int64_t) * 2 * (size_t)nq + 64 * 8;
+  return sizeof(float) * ((size_t)2 * rows * Dp + 2 * (size_t)rows + (size_t)2 * Tt * Dp + (size_t)(rows_head + RB) * Tp) +
+         sizeof(int) * (size_t)(rows_head + RB) + sizeof(int64_t) * 2 * (size_t)nq + 64 * 8;
 }
 
 inline State make_state(void* mem, int rows, int rows_head, int nq, int Dp, int Tt, int Tp) {
@@ -269,8 +243,8 @@ inline State make_state(void* mem, int rows, int rows_head, int nq, int Dp, int 
   s.l = static_cast<float*>(take(sizeof(float) * rows));
   s.kt = static_cast<float*>(take(sizeof(float) * (size_t)Tt * Dp));
   s.vt = static_cast<float*>(take(sizeof(float) * (size_t)Tt * Dp));
-  s.s = static_cast<float*>(take(sizeof(float) * (size_t)rows_head * Tp));
-  s.act = static_cast<int*>(take(sizeof(int) * rows_head));
+  s.s = static_cast<float*>(take(sizeof(float) * (size_t)(rows_head + RB) * Tp));  // + RB: rows padded to RB
+  s.act = static_cast<int*>(take(sizeof(int) * (rows_head + RB)));
   s.lo = static_cast<int64_t*>(take(sizeof(int64_t) * nq));
   s.hi = static_cast<int64_t*>(take(sizeof(int64_t) * nq));
   return s;
@@ -278,7 +252,7 @@ inline State make_state(void* mem, int rows, int rows_head, int nq, int Dp, int 
 
 // One KV tile (tokens [t0, t0 + nt) of logical block j, KV head n) against the rows of head n.
 inline void attend_tile(const Ctx& c, const Unit& u, State& st, int hn, int n, int64_t blk, int64_t j, int t0, int nt,
-                        const uint8_t* mask) {
+                        const uint8_t* mask, Prefetcher* pf) {
   const PagedAttentionParams& p = *c.p;
   const int G = c.G, Dp = c.Dp, Tp = c.Tp, nq = u.nq, rh = nq * G;
   const int64_t kb = j * p.block_size + t0, ke = kb + nt - 1;  // key positions of the tile
@@ -298,12 +272,27 @@ inline void attend_tile(const Ctx& c, const Unit& u, State& st, int hn, int n, i
   }
   if (na == 0) return;
   const int64_t off = paged_offset(p.layout, blk, t0, n, p.block_size, p.num_kv_heads, p.head_dim);
-  load_rows(st.kt, Dp, p.k_cache, p.kv_dtype, off, c.kv_row_stride, nt, p.head_dim);
   float* qh = st.q + (int64_t)hn * rh * Dp;
   float* acc = st.acc + (int64_t)hn * rh * Dp;
   float* mrow = st.m + (int64_t)hn * rh;
   float* lrow = st.l + (int64_t)hn * rh;
-  qk_scores(qh, st.act, na, st.kt, nt, Dp, st.s, Tp);
+  // K and V straight from the cache when rows are whole vectors; otherwise through padded f32 copies.
+  const bool direct = p.head_dim == Dp;
+  const void* ksrc = direct ? p.k_cache : st.kt;
+  const void* vsrc = direct ? p.v_cache : st.vt;
+  const int64_t koff = direct ? off : 0, kstride = direct ? c.kv_row_stride : Dp;
+  const DType kt = direct ? p.kv_dtype : DType::f32;
+  if (!direct) {
+    load_rows(st.kt, Dp, p.k_cache, p.kv_dtype, off, c.kv_row_stride, nt, p.head_dim);
+    load_rows(st.vt, Dp, p.v_cache, p.kv_dtype, off, c.kv_row_stride, nt, p.head_dim);
+  }
+  const int na4 = round_up(na, RB);
+  for (int a = na; a < na4; ++a) st.act[a] = st.act[na - 1];
+  switch (kt) {
+    case DType::f16: qk_block<DType::f16>(qh, st.act, na4, ksrc, koff, kstride, nt, Dp, st.s, Tp, pf); break;
+    case DType::bf16: qk_block<DType::bf16>(qh, st.act, na4, ksrc, koff, kstride, nt, Dp, st.s, Tp, pf); break;
+    default: qk_block<DType::f32>(qh, st.act, na4, ksrc, koff, kstride, nt, Dp, st.s, Tp, pf); break;
+  }
   const float cap = p.softcap;
   const float* alibi = p.maybe_alibi_slopes;
   const int64_t seq_len = p.seq_lens[u.b];
@@ -350,8 +339,11 @@ inline void attend_tile(const Ctx& c, const Unit& u, State& st, int hn, int n, i
     }
     lrow[r] += vsum(sum);
   }
-  load_rows(st.vt, Dp, p.v_cache, p.kv_dtype, off, c.kv_row_stride, nt, p.head_dim);
-  pv_accumulate(acc, st.act, na, st.s, Tp, st.vt, nt, Dp);
+  switch (kt) {
+    case DType::f16: pv_block<DType::f16>(acc, st.act, na, st.s, Tp, vsrc, koff, kstride, nt, Dp, pf); break;
+    case DType::bf16: pv_block<DType::bf16>(acc, st.act, na, st.s, Tp, vsrc, koff, kstride, nt, Dp, pf); break;
+    default: pv_block<DType::f32>(acc, st.act, na, st.s, Tp, vsrc, koff, kstride, nt, Dp, pf); break;
+  }
 }
 
 template <DType T>
@@ -422,19 +414,34 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
     const int64_t blk = table[j];
     const int valid = (int)imin(bs, seq_len - j * bs);
     const uint8_t* mask = item_mask(c, u, it);
-    if (it + 1 < task.i1) {  // prefetch the next block's rows of these heads
+    Prefetcher pfr;
+    Prefetcher* pf = nullptr;
+    if (it + 1 < task.i1) {
+      // The next block of the list, these heads, in address order (NHD rows are tokens with the
+      // unit's heads side by side, HND rows are heads with their tokens side by side), spread over
+      // the innermost loops of this block's tiles at the rate the line fill buffers drain.
       const int64_t nj = item_block(c, u, it + 1);
       const int64_t nblk = table[nj];
       const int nvalid = (int)imin(bs, seq_len - nj * bs);
-      for (int hn = 0; hn < u.nn; ++hn) {
-        const int64_t o = paged_offset(p.layout, nblk, 0, u.n0 + hn, bs, p.num_kv_heads, D) * es;
-        prefetch_rows(static_cast<const char*>(p.k_cache) + o, nvalid, c.kv_row_stride * es, D * es);
-        prefetch_rows(static_cast<const char*>(p.v_cache) + o, nvalid, c.kv_row_stride * es, D * es);
-      }
+      const int64_t o = paged_offset(p.layout, nblk, 0, u.n0, bs, p.num_kv_heads, D) * es;
+      const bool nhd = p.layout == Layout::NHD;
+      const int rows_pf = nhd ? nvalid : u.nn;
+      const int64_t stride_pf = nhd ? (int64_t)p.num_kv_heads * D * es : (int64_t)bs * D * es;
+      const int64_t bytes_pf = nhd ? (int64_t)u.nn * D * es : (int64_t)nvalid * D * es;
+      const double lines = 2.0 * rows_pf * ((bytes_pf + 63) / 64 + 1);
+      // ticks of this block: qk (row blocks x token groups x chunks) + pv (row groups x chunk passes x tokens)
+      const int64_t chunks = Dp / W, cb = (Dp / W + 3) / 4 + (Dp / W) % 4;
+      const int64_t tiles = (int64_t)u.nn * ((valid + c.Tt - 1) / c.Tt);
+      const int64_t tok = imin(valid, c.Tt);
+      const int64_t ticks = tiles * (((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * chunks + ((rh + 3) / 4) * cb * tok);
+      pfr.start(static_cast<const char*>(p.k_cache) + o, static_cast<const char*>(p.v_cache) + o, rows_pf, stride_pf, bytes_pf,
+                lines / (double)(ticks > 0 ? ticks : 1));
+      pf = &pfr;
     }
     for (int hn = 0; hn < u.nn; ++hn)
       for (int t0 = 0; t0 < valid; t0 += c.Tt)
-        attend_tile(c, u, st, hn, u.n0 + hn, blk, j, t0, (int)imin(c.Tt, valid - t0), mask);
+        attend_tile(c, u, st, hn, u.n0 + hn, blk, j, t0, (int)imin(c.Tt, valid - t0), mask, pf);
+    if (pf) pf->drain();
   }
   if (u.splits == 1) {
     for (int hn = 0; hn < u.nn; ++hn)

@@ -3,7 +3,7 @@
 // multi-query and chunked prefill, shuffled tables into larger pools, all dtypes and both layouts.
 import type { BackendName } from '../../src/backends.js';
 import { isDeviceBackend } from '../../src/backends.js';
-import { pagedAttention } from '../../src/ops/paged_attention.js';
+import { type PagedAttentionArgs, pagedAttention } from '../../src/ops/paged_attention.js';
 import { type FloatDType, type HostTensor, arrayFor, contiguousStrides, toF32 } from '../../src/tensor.js';
 import { type Case, type CaseResult, type FamilySuite, Rng, maxRelErr, place, poison } from '../../src/testing/harness.js';
 import { type AttnConfig, genAttn } from './gen_data.js';
@@ -63,7 +63,7 @@ export function runAttnCase(cfg: AttnConfig, backend: BackendName, seed: number)
   const lse = guarded('f32', [totalQ, P.H], P.H);
   const placed = place(backend, { ...g.tensors, out: out.t, lse: wantLse ? lse.t : undefined });
   try {
-    const res = pagedAttention({ ...(placed.args as never), ...g.options }, { backend });
+    const res = pagedAttention({ ...placed.args, ...g.options } as unknown as PagedAttentionArgs, { backend });
     if (res.out !== placed.args.out) return { pass: false, detail: 'out was not written in place' };
     if (!wantLse && res.lse !== undefined) return { pass: false, detail: 'lse returned without being asked for' };
     const o = toF32(placed.fetch('out'));
