@@ -5,3 +5,5 @@ export * from './tensor.js';
 export * from './backends.js';
 export type { CallOptions } from './validate.js';
 export * from './ops/quest_metadata.js';
+export * from './ops/paged_attention.js';
+export * from './ops/kv_cache.js';
