@@ -133,6 +133,7 @@ inline void qk_block(const float* Q, const int* rows, int nr4, const void* kb, i
           for (int i = 0; i < TB; ++i) acc[j * TB + i] = vfma(qv, k[i], acc[j * TB + i]);
         }
       }
+      if (pf) pf->tick();
       vstore(tmp, reduce_w(acc));
       for (int j = 0; j < RB; ++j)
         for (int i = 0; i < TB; ++i) S[(int64_t)(r + j) * ldS + t + i] = tmp[j * TB + i];
@@ -301,6 +302,7 @@ inline void attend_tile(const Ctx& c, const Unit& u, State& st, int hn, int n, i
     const int r = st.act[a], i = r / G, h = n * G + r % G;
     float* s = st.s + (int64_t)a * Tp;
     const int64_t qp = first_pos + i;
+    if (pf) pf->tick();
     // softcap after scaling, then ALiBi, then masking (SPEC order)
     if (cap > 0)
       for (int t = 0; t < nt; ++t) s[t] = cap * std::tanh(s[t] / cap);
@@ -429,11 +431,12 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
       const int64_t stride_pf = nhd ? (int64_t)p.num_kv_heads * D * es : (int64_t)bs * D * es;
       const int64_t bytes_pf = nhd ? (int64_t)u.nn * D * es : (int64_t)nvalid * D * es;
       const double lines = 2.0 * rows_pf * ((bytes_pf + 63) / 64 + 1);
-      // ticks of this block: qk (row blocks x token groups x chunks) + pv (row groups x chunk passes x tokens)
+      // ticks of this block: qk (row blocks x token groups x (chunks + reduce)) + softmax (rows) +
+      // pv (row groups x chunk passes x tokens), so no phase of a tile runs without prefetches in flight
       const int64_t chunks = Dp / W, cb = (Dp / W + 3) / 4 + (Dp / W) % 4;
       const int64_t tiles = (int64_t)u.nn * ((valid + c.Tt - 1) / c.Tt);
       const int64_t tok = imin(valid, c.Tt);
-      const int64_t ticks = tiles * (((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * chunks + ((rh + 3) / 4) * cb * tok);
+      const int64_t ticks = tiles * (((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * (chunks + 1) + rh + ((rh + 3) / 4) * cb * tok);
       pfr.start(static_cast<const char*>(p.k_cache) + o, static_cast<const char*>(p.v_cache) + o, rows_pf, stride_pf, bytes_pf,
                 lines / (double)(ticks > 0 ? ticks : 1));
       pf = &pfr;
@@ -575,13 +578,14 @@ Status paged_attention(const PagedAttentionParams& p) {
       const int64_t hi_blk = imin(L, last.hi / bs + 1);
       const int64_t lo_blk = imin(hi_blk, imax(0, first.lo) / bs);
       const int64_t sink_end = imin(lo_blk, ((int64_t)p.sink_tokens + bs - 1) / bs);
-      for (int n = 0; n < N; n += all_heads ? N : 1) {
+      const int hpu = all_heads ? N : 1;
+      for (int n = 0; n < N; n += hpu) {
         Unit& u = units[nu++];
         u.b = b;
         u.q0 = (int)q0;
         u.nq = nq;
         u.n0 = n;
-        u.nn = all_heads ? N : 1;
+        u.nn = hpu;
         u.sink_end = sink_end;
         u.dense_lo = lo_blk;
         u.items = p.maybe_block_selection ? c.sel_count[(int64_t)b * N + n] : sink_end + (hi_blk - lo_blk);

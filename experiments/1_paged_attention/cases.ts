@@ -236,8 +236,27 @@ export function configs(): AttnConfig[] {
   return out;
 }
 
+const RUN_OPTIONS = ['scale', 'causal', 'slidingWindow', 'sinkTokens', 'softcap', 'layout', 'maxQLen'] as const;
+
 export const suite: FamilySuite = {
   family: 'paged_attention',
+  run: {
+    inputs: ['q', 'kCache', 'vCache', 'blockTables', 'seqLens'],
+    optionalInputs: ['cuSeqlensQ', 'sinkLogits', 'alibiSlopes', 'blockSelection'],
+    outputs: ['out', 'lse'],
+    call(tensors, options, backend) {
+      const placed = place(backend, tensors);
+      try {
+        const opts: Record<string, unknown> = {};
+        for (const k of RUN_OPTIONS) if (options[k] !== undefined) opts[k] = options[k];
+        const r = pagedAttention({ ...placed.args, ...opts, returnLse: true } as unknown as PagedAttentionArgs, { backend });
+        const fetch = (t: unknown) => (isDeviceBackend(backend) ? (t as { download(): HostTensor }).download() : (t as HostTensor));
+        return { out: fetch(r.out), lse: fetch(r.lse) };
+      } finally {
+        placed.dispose();
+      }
+    },
+  },
   cases(): Case[] {
     const seen = new Set<string>();
     const cases: Case[] = [];

@@ -155,6 +155,26 @@ const DTYPES: FloatDType[] = ['f32', 'f16', 'bf16'];
 
 export const suite: FamilySuite = {
   family: 'kv_cache',
+  // `select-attn run kv_cache`: with slotMapping, cacheWrite (outputs the updated kCache, vCache); with
+  // seqIdx and positions, questMetadataAppend (outputs the updated maxMeta, minMeta; options.blockSize).
+  run: {
+    inputs: ['key'],
+    optionalInputs: ['value', 'kCache', 'vCache', 'slotMapping', 'maxMeta', 'minMeta', 'metaBlockTables', 'seqIdx', 'positions'],
+    outputs: ['kCache', 'vCache', 'maxMeta', 'minMeta'],
+    call(tensors, options, backend): Record<string, HostTensor> {
+      const placed = place(backend, tensors);
+      try {
+        if (tensors.slotMapping) {
+          cacheWrite({ ...placed.args, layout: options.layout ?? 'NHD' } as unknown as CacheWriteArgs, { backend });
+          return { kCache: placed.fetch('kCache'), vCache: placed.fetch('vCache') };
+        }
+        questMetadataAppend({ ...placed.args, blockSize: options.blockSize } as unknown as QuestMetadataAppendArgs, { backend });
+        return { maxMeta: placed.fetch('maxMeta'), minMeta: placed.fetch('minMeta') };
+      } finally {
+        placed.dispose();
+      }
+    },
+  },
   cases(): Case[] {
     const cases: Case[] = [];
     const add = (id: string, run: Case['run']) => cases.push({ id, family: 'kv_cache', run });
