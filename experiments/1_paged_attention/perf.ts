@@ -55,8 +55,9 @@ async function main(): Promise<void> {
   if (p.peer) {
     const peer = await peerFigures(p);
     if (peer.peerMs !== undefined) {
-      result.peerMs = peer.peerMs;
+      Object.assign(result, peer);
       result.speedupVsPeer = peer.peerMs / ms;
+      result.peer = 'onnxruntime-node GroupQueryAttention, contiguous cache, past/present sharing one buffer, ' + (p.kvDtype === 'f32' ? 'f32' : 'f16');
     }
   }
   console.log(JSON.stringify(result, (_, v) => (typeof v === 'number' && !Number.isInteger(v) ? +v.toPrecision(4) : v)));
