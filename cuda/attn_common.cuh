@@ -32,10 +32,13 @@ __device__ __forceinline__ SeqInfo seq_info(const PagedAttentionParams& p, int b
   s.ok = false;
   if (s.len < 0) {
     if (reporter) report(err, kErrNegSeqLen, kFamPagedAttention, 0, b, 0, 0, s.len, 0);
-  } else if (s.qstart < 0 || qend < s.qstart || qend > p.total_q) {
+  } else if (s.qstart < 0 || qend < s.qstart || qend > p.total_q || (b == 0 && s.qstart != 0) ||
+             (b == p.num_seqs - 1 && qend != p.total_q)) {
     if (reporter) report(err, kErrCuSeqlens, kFamPagedAttention, 0, b, s.qstart, 0, qend, p.total_q);
-  } else if (s.qlen > p.max_q_len) {  // (qlen > len is allowed: queries at negative positions see no key)
-    if (reporter) report(err, kErrQLen, kFamPagedAttention, 0, b, s.len, 0, s.qlen, p.max_q_len);
+  } else if (s.qlen > s.len) {
+    if (reporter) report(err, kErrQLen, kFamPagedAttention, 0, b, s.len, 0, s.qlen, 0);
+  } else if (s.qlen > p.max_q_len) {
+    if (reporter) report(err, kErrMaxQLen, kFamPagedAttention, 0, b, 0, 0, s.qlen, p.max_q_len);
   } else {
     s.L = (int)(((int64_t)s.len + p.block_size - 1) / p.block_size);
     if (s.L > p.max_blocks_per_seq) {
@@ -73,6 +76,27 @@ __device__ __forceinline__ KeyRange key_range(const PagedAttentionParams& p, int
   return r;
 }
 
+// Whether a block-selection row can hold no duplicate id: its non-negative ids strictly increase
+// and every -1 comes after them (the quest_select format). Block-wide (contains a barrier).
+__device__ __forceinline__ bool selection_sorted(const int32_t* selrow, int sel_k) {
+  int ok = 1;
+  for (int e = threadIdx.x + 1; e < sel_k; e += blockDim.x) {
+    const int a = selrow[e - 1], c = selrow[e];
+    if (!(c == -1 || (a != -1 && c > a))) ok = 0;
+  }
+  return __syncthreads_and(ok) != 0;
+}
+
+// The id of selection entry e, or -1 when an earlier entry lists the same block (the selection is a
+// set: a block listed twice counts once; SPEC section 3, "only the listed blocks are visible").
+__device__ __forceinline__ int selection_entry(const int32_t* selrow, int e, bool sorted) {
+  const int id = selrow[e];
+  if (sorted || id < 0) return id;
+  for (int e2 = 0; e2 < e; ++e2)
+    if (selrow[e2] == id) return -1;
+  return id;
+}
+
 // Physical element offset of key `pos` (head n) through the block table, or -1 when the block id
 // lies outside the pool (reported, never dereferenced).
 __device__ __forceinline__ int64_t key_offset(const PagedAttentionParams& p, int b, int64_t pos, int n, DevError* err) {
@@ -91,7 +115,7 @@ __device__ __forceinline__ int64_t selected_pos(const PagedAttentionParams& p, i
                                                 int64_t v, DevError* err) {
   const int64_t e = v / p.block_size;
   if (e >= p.sel_k) return -1;
-  const int32_t id = p.maybe_block_selection[(int64_t)sel_row * p.sel_k + e];
+  const int32_t id = selection_entry(p.maybe_block_selection + (int64_t)sel_row * p.sel_k, (int)e, false);
   if (id == -1) return -1;
   if (id < -1 || id >= s.L) {
     report(err, kErrSelection, kFamPagedAttention, 0, b, sel_row % (p.sel_rows ? p.sel_rows : 1), (int)e, id, s.L);

@@ -81,12 +81,13 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(PagedAttentionParams p
   const int bs = p.block_size;
   const int32_t* table = p.block_tables + (int64_t)b * p.max_blocks_per_seq;
   const int32_t* selrow = p.maybe_block_selection ? p.maybe_block_selection + (int64_t)sel_row * p.sel_k : nullptr;
+  const bool sel_sorted = selrow ? selection_sorted(selrow, p.sel_k) : true;  // barrier: every thread is here
   auto vkey = [&](int it) { return (int)(kr.unit(v0 + warp + (int64_t)it * C::WARPS) * C::TN) + lane; };
   auto stepA = [&](int it) -> int {
     if (it >= nloc) return -1;
     const int vk = vkey(it), e = vk / bs;
     if (!selrow) return e;
-    return e < p.sel_k ? selrow[e] : -1;
+    return e < p.sel_k ? selection_entry(selrow, e, sel_sorted) : -1;
   };
   auto stepB = [&](int id) -> int { return id >= 0 && id < s.L ? table[id] : -1; };
   auto stepC = [&](int it, int id, int blk) {

@@ -42,10 +42,13 @@ std::string describe_error(const DevError& e) {
       return p + "tokensSinceMetadataUpdate[" + s(e.a) + "] = " + s(e.value) + " is outside [0, seqLens[" + s(e.a) +
              "] = " + s(e.bound) + "]";
     case kErrCuSeqlens:
-      return p + "cuSeqlensQ[" + s(e.a + 1) + "] = " + s(e.value) + " must lie in [cuSeqlensQ[" + s(e.a) + "] = " + s(e.b) +
-             ", totalQ = " + s(e.bound) + "]";
+      return p + "cuSeqlensQ must rise from 0 to totalQ = " + s(e.bound) + ", got cuSeqlensQ[" + s(e.a) + "] = " + s(e.b) +
+             ", cuSeqlensQ[" + s(e.a + 1) + "] = " + s(e.value);
     case kErrQLen:
-      return p + "sequence " + s(e.a) + " has " + s(e.value) + " queries (cuSeqlensQ) but maxQLen = " + s(e.bound);
+      return p + "sequence " + s(e.a) + " has " + s(e.value) + " queries but seqLens[" + s(e.a) + "] = " + s(e.b) +
+             " (the queries are the last qLen tokens of the sequence)";
+    case kErrMaxQLen:
+      return p + "maxQLen = " + s(e.bound) + " but sequence " + s(e.a) + " has " + s(e.value) + " queries";
     case kErrSelection:
       return p + "blockSelection[" + s(e.a) + ", " + s(e.b) + ", " + s(e.c) + "] = " + s(e.value) +
              " is outside [-1, " + s(e.bound) + ") (the sequence's logical blocks)";

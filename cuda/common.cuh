@@ -38,7 +38,8 @@ enum ErrKind : int {
   kErrPosPage,      // positions[a] = value needs metadata page b, table has bound columns
   kErrTokensSince,  // tokensSinceMetadataUpdate[a] = value outside [0, bound = seqLens[a]]
   kErrCuSeqlens,    // cuSeqlensQ[a+1] = value is below cuSeqlensQ[a] = b or above totalQ = bound
-  kErrQLen,         // sequence a has value queries but maxQLen = bound
+  kErrQLen,         // sequence a has value queries but seqLens[a] = b
+  kErrMaxQLen,      // sequence a has value queries but maxQLen = bound
   kErrSelection,    // blockSelection[a, b, c] = value outside [-1, bound)
   kErrNegStart,     // startBlocks[a] = value < 0
 };

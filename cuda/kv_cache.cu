@@ -12,7 +12,8 @@ template <class T>
 constexpr int vec_elems() { return 16 / (int)sizeof(T); }
 
 // Grid: (T tokens); block: kThreads threads over the N*D elements of the token, 16 bytes each
-// (VEC) or one element each. Slot -1 is skipped; other slots outside the pool are reported.
+// (VEC) or one element each. Slot -1 is skipped; other slots outside the pool are reported; a
+// token whose slot a later token also names is skipped (the last one wins).
 template <class T, bool VEC>
 __global__ void __launch_bounds__(kThreads) cache_write_kernel(CacheWriteParams p, DevError* err) {
   const int64_t t = blockIdx.x;
@@ -23,6 +24,10 @@ __global__ void __launch_bounds__(kThreads) cache_write_kernel(CacheWriteParams 
     if (threadIdx.x == 0) report(err, kErrSlot, kFamCacheWrite, 0, (int)t, 0, 0, slot, slots);
     return;
   }
+  // A slot listed twice keeps the last token (as one write per token in token order would).
+  int later = 0;
+  for (int64_t u = t + 1 + threadIdx.x; u < p.num_tokens; u += kThreads) later |= p.slot_mapping[u] == slot;
+  if (__syncthreads_or(later)) return;
   const int N = p.num_kv_heads, D = p.head_dim, bs = p.block_size;
   const int64_t blk = slot / bs;
   const int off = slot % bs;
@@ -145,8 +150,8 @@ __global__ void __launch_bounds__(kThreads) meta_append_kernel(QuestMetadataAppe
           const int64_t e = e0 + threadIdx.x + (int64_t)i * kThreads;
           if (e < E) {
             const float x = to_f32(key[src + e]);
-            a[i] = fmaxf(a[i], x);
-            lo[i] = fminf(lo[i], x);
+            a[i] = x > a[i] ? x : a[i];  // strict: ties (and NaN keys) keep the stored word
+            lo[i] = x < lo[i] ? x : lo[i];
           }
         }
       }

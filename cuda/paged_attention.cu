@@ -1,6 +1,7 @@
 // paged_attention on cuda (SPEC section 3): the dispatch (tensor-core path for f16/bf16, CUDA-core
 // path for f32 and mixed dtypes), the CUDA-core kernel, and the merge of split-KV partials.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "attn_common.cuh"
@@ -265,6 +266,11 @@ Status supports_paged_attention(const PagedAttentionParams& p) {
     return Status::unsupported(std::string(fam) + "kCache dtype " + dtype_name(p.kv_dtype) + " unsupported; supported: f32, f16, bf16");
   if (!pick_generic(p))
     return Status::unsupported(std::string(fam) + "headDim " + std::to_string(p.head_dim) + " unsupported; supported: 64, 96, 128, 256");
+  if (!std::isfinite(p.scale)) return Status::invalid(std::string(fam) + "scale must be finite, got " + std::to_string(p.scale));
+  if (!(p.softcap >= 0) || !std::isfinite(p.softcap))
+    return Status::invalid(std::string(fam) + "softcap must be 0 (off) or a finite value > 0, got " + std::to_string(p.softcap));
+  if (p.maybe_block_selection && p.sel_k < 1)
+    return Status::invalid(std::string(fam) + "blockSelection must have kSel >= 1 columns, got " + std::to_string(p.sel_k));
   return Status::Ok();
 }
 

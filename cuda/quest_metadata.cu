@@ -31,6 +31,17 @@ __device__ __forceinline__ void store_vec(T* p, const float* v) {
   }
 }
 
+// max/min in the reference's order (JavaScript Math.max/min): -0 < +0 and NaN wins, so every
+// backend agrees bit for bit.
+__device__ __forceinline__ float max_js(float a, float x) {
+  if (a != a || x != x) return a + x;  // NaN
+  return (x > a || (x == a && signbit(a) && !signbit(x))) ? x : a;
+}
+__device__ __forceinline__ float min_js(float a, float x) {
+  if (a != a || x != x) return a + x;
+  return (x < a || (x == a && !signbit(a) && signbit(x))) ? x : a;
+}
+
 // Grid: (J = max(MKBPR, MMBPR * metaRows) logical blocks, B sequences); block: kThreads.
 // Each thread owns VE consecutive channels of one head ("chunks" of the N*D metadata row).
 template <class T, int VE>
@@ -105,8 +116,8 @@ __global__ void __launch_bounds__(kThreads) quest_metadata_kernel(QuestMetadataP
       load_vec<T, VE>(base + (t + 3) * ts, x3);
 #pragma unroll
       for (int i = 0; i < VE; ++i) {
-        a[i] = fmaxf(fmaxf(a[i], x0[i]), fmaxf(x1[i], fmaxf(x2[i], x3[i])));
-        lo[i] = fminf(fminf(lo[i], x0[i]), fminf(x1[i], fminf(x2[i], x3[i])));
+        a[i] = max_js(max_js(a[i], x0[i]), max_js(x1[i], max_js(x2[i], x3[i])));
+        lo[i] = min_js(min_js(lo[i], x0[i]), min_js(x1[i], min_js(x2[i], x3[i])));
       }
     }
     for (; t < valid; ++t) {
@@ -114,8 +125,8 @@ __global__ void __launch_bounds__(kThreads) quest_metadata_kernel(QuestMetadataP
       load_vec<T, VE>(base + t * ts, x);
 #pragma unroll
       for (int i = 0; i < VE; ++i) {
-        a[i] = fmaxf(a[i], x[i]);
-        lo[i] = fminf(lo[i], x[i]);
+        a[i] = max_js(a[i], x[i]);
+        lo[i] = min_js(lo[i], x[i]);
       }
     }
     store_vec<T, VE>(mx + e, a);

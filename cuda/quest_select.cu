@@ -3,6 +3,8 @@
 // loads, the reads spread over the whole GPU); the top-k kernel (one thread block per output row)
 // applies the forced blocks (stale, window, sinks), radix-selects the best candidates, and writes
 // the ids in ascending order.
+#include <cstdlib>
+
 #include "launch.h"
 
 namespace select_attn::cuda {
@@ -182,6 +184,110 @@ __global__ void __launch_bounds__(kThreads, 2) quest_scores_kernel(QuestSelectPa
   }
 }
 
+// Grid: (chunks, B); block: kThreads. groupReduce 'mean' with N dividing the team count: team T
+// (TL lanes) owns KV head n = T % N and blocks j0 + T / N, + nteams / N, ...; its lanes keep their
+// channels of q-bar in registers, split by sign (max(q*M, q*m) = q+ * M + q- * m since M >= m), so a
+// channel costs two FMAs. Same output as quest_scores_kernel.
+template <class T, int CPL>
+__global__ void __launch_bounds__(kThreads, 2) quest_scores_mean_kernel(QuestSelectParams p, float* scores, int chunk_blocks,
+                                                                         int64_t lcap, int TL, DevError* err) {
+  constexpr int VE = 16 / sizeof(T);
+  constexpr int U = 2;  // blocks per team in flight
+  const int b = blockIdx.y;
+  const int H = p.num_qo_heads, N = p.num_kv_heads, G = H / N, D = p.head_dim, bs = p.block_size, R = p.meta_rows;
+  const bool reporter = blockIdx.x == 0 && threadIdx.x == 0;
+  const int len = p.seq_lens[b];
+  const int tsu = p.tokens_since_update[b];
+  if (len < 0) {
+    if (reporter) report(err, kErrNegSeqLen, kFamQuestSelect, 0, b, 0, 0, len, 0);
+    return;
+  }
+  if (tsu < 0 || tsu > len) {
+    if (reporter) report(err, kErrTokensSince, kFamQuestSelect, 0, b, 0, 0, tsu, len);
+    return;
+  }
+  const int64_t L = ((int64_t)len + bs - 1) / bs;
+  if (L > lcap) {
+    if (reporter) report(err, kErrTableWidth, kFamQuestSelect, kTabMeta, b, 0, 0, (L + R - 1) / R, p.max_meta_pages_per_seq);
+    return;
+  }
+  const int j0 = (int)((int64_t)blockIdx.x * chunk_blocks);
+  const int j1 = (int)min64((int64_t)j0 + chunk_blocks, L);
+  if (j0 >= j1) return;
+  const int lane = threadIdx.x & 31;
+  const int team = threadIdx.x / TL, lt = threadIdx.x % TL, nteams = kThreads / TL;
+  const unsigned tmask = TL == 32 ? 0xffffffffu : (((1u << TL) - 1u) << (lane & ~(TL - 1)));
+  const int n = team % N, SJ = nteams / N;
+  const int cpr = D / VE;
+  // q-bar (mean over the group) for this lane's channels, sign-split.
+  float qp[CPL][VE], qn[CPL][VE];
+#pragma unroll
+  for (int c = 0; c < CPL; ++c) {
+    const int ch = lt * CPL + c;
+#pragma unroll
+    for (int e = 0; e < VE; ++e) {
+      float acc = 0.f;
+      if (ch < cpr)
+        for (int g = 0; g < G; ++g) acc += load_any(p.query, p.query_dtype, ((int64_t)b * H + n * G + g) * D + ch * VE + e);
+      const float q = acc / (float)G;
+      qp[c][e] = fmaxf(q, 0.f);
+      qn[c][e] = fminf(q, 0.f);
+    }
+  }
+  const T* maxm = static_cast<const T*>(p.max_meta);
+  const T* minm = static_cast<const T*>(p.min_meta);
+  const int64_t row_elems = (int64_t)N * D;
+  const int32_t* mbt = p.meta_block_tables + (int64_t)b * p.max_meta_pages_per_seq;
+  float* srow = scores + ((int64_t)b * N + n) * lcap;
+  for (int j = j0 + team / N; j < j1; j += SJ * U) {
+    uint4 vmx[U][CPL], vmn[U][CPL];
+    bool ok[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int ju = j + u * SJ;
+      ok[u] = false;
+      if (ju < j1) {
+        const int pj = ju / R;
+        const int32_t page = mbt[pj];
+        if (page < 0 || page >= p.num_meta_pages) {
+          if (lt == 0 && n == 0) report(err, kErrTableId, kFamQuestSelect, kTabMeta, b, pj, 0, page, p.num_meta_pages);
+        } else {
+          ok[u] = true;
+          const int64_t off = ((int64_t)page * R + (ju - pj * R)) * row_elems + (int64_t)n * D;
+#pragma unroll
+          for (int c = 0; c < CPL; ++c) {
+            const int ch = lt * CPL + c;
+            if (ch < cpr) {
+              vmx[u][c] = __ldg(reinterpret_cast<const uint4*>(maxm + off + ch * VE));
+              vmn[u][c] = __ldg(reinterpret_cast<const uint4*>(minm + off + ch * VE));
+            }
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int ju = j + u * SJ;
+      if (ju >= j1) break;  // uniform across the team
+      float acc = 0.f;
+      if (ok[u]) {
+#pragma unroll
+        for (int c = 0; c < CPL; ++c) {
+          if (lt * CPL + c < cpr) {
+            float fx[VE], fn[VE];
+            Vec16<T>::widen(vmx[u][c], fx);
+            Vec16<T>::widen(vmn[u][c], fn);
+#pragma unroll
+            for (int e = 0; e < VE; ++e) acc = fmaf(qp[c][e], fx[e], fmaf(qn[c][e], fn[e], acc));
+          }
+        }
+      }
+      for (int o = TL >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(tmask, acc, o);
+      if (lt == 0) srow[ju] = ok[u] ? acc : -INFINITY;
+    }
+  }
+}
+
 // Grid: (B * N * RG output rows); block: kSelThreads. Picks row's top-k: forced blocks (stale and
 // window newest first, then sinks), then the best-scoring candidates by a radix select over the
 // order-preserving keys of their scores (8 bits per pass, stopping as soon as the k-th key's bucket
@@ -289,19 +395,24 @@ __global__ void __launch_bounds__(kSelThreads) quest_topk_kernel(QuestSelectPara
     __syncthreads();
     if (whole) break;
   }
-  // Selected: (key & mask) above prefix, or equal and among the first `remaining` such ids.
-  int carry_eq = 0, carry_sel = 0;
-  for (int base = 0; base < C; base += kSelThreads) {
-    const int i = base + threadIdx.x;
-    const uint32_t u = i < C ? key_at(i) & mask : 0u;
-    const int is_gt = i < C && u > prefix, is_eq = i < C && u == prefix;
-    int tot_eq, tot_sel;
-    const int eq_rank = carry_eq + block_excl_scan<kSelWarps>(is_eq, s_warp, &tot_eq);
-    const int sel = is_gt || (is_eq && eq_rank < remaining);
-    const int pos = carry_sel + block_excl_scan<kSelWarps>(sel, s_warp, &tot_sel);
-    if (sel) out[npre + pos] = npre + i;
-    carry_eq += tot_eq;
-    carry_sel += tot_sel;
+  // Selected: (key & mask) above prefix, or equal and among the first `remaining` such ids. Each
+  // thread takes a contiguous run of candidates, so two block scans give every output position.
+  const int per = (C + kSelThreads - 1) / kSelThreads;
+  const int i0 = min(C, (int)threadIdx.x * per), i1 = min(C, i0 + per);
+  int n_eq = 0;
+  for (int i = i0; i < i1; ++i) n_eq += (key_at(i) & mask) == prefix;
+  int tot;
+  int eq_rank = block_excl_scan<kSelWarps>(n_eq, s_warp, &tot);
+  int n_sel = 0;
+  for (int i = i0; i < i1; ++i) {
+    const uint32_t u = key_at(i) & mask;
+    n_sel += u > prefix || (u == prefix && eq_rank++ < remaining);
+  }
+  int pos = block_excl_scan<kSelWarps>(n_sel, s_warp, &tot);
+  eq_rank -= n_eq;  // back to this thread's first equal key
+  for (int i = i0; i < i1; ++i) {
+    const uint32_t u = key_at(i) & mask;
+    if (u > prefix || (u == prefix && eq_rank++ < remaining)) out[npre + pos++] = npre + i;
   }
 }
 
@@ -316,6 +427,27 @@ ScoresKernel pick(const QuestSelectParams& p) {
     case DType::f32: return one ? quest_scores_kernel<float, 1> : quest_scores_kernel<float, 2>;
     case DType::f16: return one ? quest_scores_kernel<__half, 1> : quest_scores_kernel<__half, 2>;
     case DType::bf16: return one ? quest_scores_kernel<__nv_bfloat16, 1> : quest_scores_kernel<__nv_bfloat16, 2>;
+    default: return nullptr;
+  }
+}
+
+using MeanKernel = void (*)(QuestSelectParams, float*, int, int64_t, int, DevError*);
+
+// The 'mean' fast path: chunks per lane (CPL) and team width (TL, a power of two); null when the
+// team count is not a multiple of N (then the general kernel runs).
+MeanKernel pick_mean(const QuestSelectParams& p, int* TL) {
+  if (p.group_reduce != GroupReduce::mean) return nullptr;
+  const int ve = 16 / (int)dtype_size(p.meta_dtype), cpr = p.head_dim / ve;
+  const int cpl = cpr >= 4 ? 2 : 1;
+  const int need = (cpr + cpl - 1) / cpl;
+  int tl = 1;
+  while (tl < need) tl <<= 1;
+  if (tl > 32 || (kThreads / tl) % p.num_kv_heads != 0) return nullptr;
+  *TL = tl;
+  switch (p.meta_dtype) {
+    case DType::f32: return cpl == 2 ? quest_scores_mean_kernel<float, 2> : quest_scores_mean_kernel<float, 1>;
+    case DType::f16: return cpl == 2 ? quest_scores_mean_kernel<__half, 2> : quest_scores_mean_kernel<__half, 1>;
+    case DType::bf16: return cpl == 2 ? quest_scores_mean_kernel<__nv_bfloat16, 2> : quest_scores_mean_kernel<__nv_bfloat16, 1>;
     default: return nullptr;
   }
 }
@@ -346,6 +478,8 @@ Status supports_quest_select(const QuestSelectParams& p) {
   return Status::Ok();
 }
 
+Status launch_topk(const QuestSelectParams& p, const float* scores, int64_t lcap, int64_t rows, const Launch& l);
+
 Status launch_quest_select(const QuestSelectParams& p, const Launch& l) {
   if (p.num_seqs == 0) return Status::Ok();
   const int64_t lcap = (int64_t)p.max_meta_pages_per_seq * p.meta_rows;  // most logical blocks a row can have
@@ -365,6 +499,12 @@ Status launch_quest_select(const QuestSelectParams& p, const Launch& l) {
   void* ws = nullptr;
   SA_RETURN_IF_ERROR(l.ws->get((size_t)(rows * std::max<int64_t>(lcap, 1)) * sizeof(float), &ws));
   float* scores = static_cast<float*>(ws);
+  int TL = 0;
+  if (MeanKernel mk = pick_mean(p, &TL); mk && !std::getenv("SA_CUDA_QS_GENERIC")) {
+    mk<<<dim3((unsigned)chunks, (unsigned)p.num_seqs), kThreads, 0, l.stream>>>(p, scores, (int)chunk, lcap, TL, l.err);
+    SA_CUDA_LAUNCH_CHECK();
+    return launch_topk(p, scores, lcap, rows, l);
+  }
   ScoresKernel sk = pick(p);
   const size_t qs = query_smem(p);
   if (qs > 48 * 1024) {
@@ -373,6 +513,10 @@ Status launch_quest_select(const QuestSelectParams& p, const Launch& l) {
   }
   sk<<<dim3((unsigned)chunks, (unsigned)p.num_seqs), kThreads, qs, l.stream>>>(p, scores, (int)chunk, lcap, l.err);
   SA_CUDA_LAUNCH_CHECK();
+  return launch_topk(p, scores, lcap, rows, l);
+}
+
+Status launch_topk(const QuestSelectParams& p, const float* scores, int64_t lcap, int64_t rows, const Launch& l) {
   const size_t ks = (size_t)std::min<int64_t>(lcap, kKeyCache) * 4;
   static bool configured = false;
   if (!configured) {

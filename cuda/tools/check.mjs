@@ -244,7 +244,7 @@ let checkAttention = function checkAttention(seed, o) {
   const rng = new Rng(seed);
   const { qdtype, kvdtype, layout, H, N, D, bs, lens } = o;
   const B = lens.length, G = H / N;
-  const qlens = o.qlens ?? lens.map(() => 1);
+  const qlens = o.qlens ?? lens.map((l) => Math.min(1, l));
   const cu = [0];
   qlens.forEach((q) => cu.push(cu[cu.length - 1] + q));
   const totalQ = cu[B];
@@ -263,6 +263,7 @@ let checkAttention = function checkAttention(seed, o) {
       if (o.sortSel) ids.sort((x, y) => x - y);
       for (let e = 0; e < selK; e++) sel[(b * selRows + r) * selK + e] = e < ids.length ? ids[e] : -1;
       if (ids.length > 1 && rng.next() < 0.3) sel[(b * selRows + r) * selK] = -1;  // a hole
+      if (o.dupes && ids.length > 1 && selK > 2) sel[(b * selRows + r) * selK + selK - 1] = ids[1];  // a block listed twice
     }
   }
   const sinkLogits = o.sinkLogits ? Float32Array.from({ length: H }, () => rng.normal()) : null;
@@ -316,6 +317,7 @@ let checkCacheWrite = function checkCacheWrite(seed, o) {
   const { dtype, layout, N, D, bs, T } = o;
   const numBlocks = Math.ceil(T / bs) + 3;
   const slots = rng.shuffle([...Array(numBlocks * bs).keys()]).slice(0, T).map((s, i) => (i % 5 === 3 ? -1 : s));
+  if (T > 4) slots[T - 1] = slots[0];  // a slot listed twice: the last token wins
   const key = floats(dtype, T * N * D, () => rng.normal()), val = floats(dtype, T * N * D, () => rng.normal());
   const n = numBlocks * bs * N * D;
   const kc = floats(dtype, n, () => rng.normal()), vc = floats(dtype, n, () => rng.normal());
@@ -393,6 +395,13 @@ function checkErrors(seed) {
     qDtype: 'bf16', kvDtype: 'bf16', layout: 'NHD', numSeqs: 2, numQoHeads: H, numKvHeads: N, headDim: D, blockSize: bs, maxBlocksPerSeq: pc.W,
     numBlocks: pc.numBlocks, totalQ: 2, maxQLen: 1, q: h.q, kCache: h.k, vCache: h.v, blockTables: h.bt, seqLens: h.sl, cuSeqlensQ: h.cu, out: h.out,
   }), `blockTables[0, 1] = ${pc.numBlocks + 7} is outside the pool`);
+  const cu2 = dev(Int32Array.from([0, 1, 3]));
+  const sl2 = dev(Int32Array.from([16, 1]));  // sequence 0 reads only its (valid) block 0
+  expectDeviceError('paged_attention qLen > seqLen', () => addon.pagedAttention('cuda', {
+    qDtype: 'bf16', kvDtype: 'bf16', layout: 'NHD', numSeqs: 2, numQoHeads: H, numKvHeads: N, headDim: D, blockSize: bs, maxBlocksPerSeq: pc.W,
+    numBlocks: pc.numBlocks, totalQ: 3, maxQLen: 2, q: dev(floats('bf16', 3 * H * D, () => rng.normal()).data), kCache: h.k, vCache: h.v,
+    blockTables: h.bt, seqLens: sl2, cuSeqlensQ: cu2, out: dev(outBuf('bf16', 3 * H * D)),
+  }), 'sequence 1 has 2 queries but seqLens[1] = 1');
   const slots = dev(Int32Array.from([0, 5000]));
   const kv = dev(new Uint16Array(2 * N * D));
   expectDeviceError('cacheWrite bad slot', () => addon.cacheWrite('cuda', { dtype: 'bf16', layout: 'NHD', numTokens: 2, numKvHeads: N, headDim: D, blockSize: bs, numBlocks: pc.numBlocks, key: kv, value: kv, kCache: h.k, vCache: h.v, slotMapping: slots }), 'slotMapping[1] = 5000');
@@ -458,6 +467,8 @@ for (const dt of ['bf16', 'f16', 'f32']) {
   checkAttention(next(), { ...base, selection: 'kv', selK: 9 });
   checkAttention(next(), { ...base, selection: 'head', selK: 5, layout: 'HND' });
   checkAttention(next(), { ...base, selection: 'kv', selK: 200, sortSel: true });
+  checkAttention(next(), { ...base, selection: 'kv', selK: 7, dupes: true });
+  checkAttention(next(), { ...base, selection: 'head', selK: 9, dupes: true, lens: [300, 40], qlens: [20, 3] });
   // multi-query / chunked prefill (causal and not)
   checkAttention(next(), { ...base, lens: [300, 77, 64, 0], qlens: [40, 77, 1, 0] });
   checkAttention(next(), { ...base, lens: [300, 77], qlens: [130, 3], causal: false });
