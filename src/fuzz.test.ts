@@ -240,9 +240,10 @@ const pagedAttentionFactory: OpFactory = {
     const [N, G, D, bs] = [rng.int(1, 3), pick(rng, [1, 2, 4]), rng.int(1, 9), rng.int(1, 9)];
     const H = N * G;
     const B = edge && rng.next() < 0.4 ? 0 : rng.int(1, 4);
-    const MKBPR = rng.int(1, 5);
+    const cap = rng.int(1, 5) * bs;
     const qLens = Array.from({ length: B }, () => (edge && rng.next() < 0.5 ? 0 : rng.int(1, 4)));
-    const lens = qLens.map((q) => rng.int(q, Math.max(q, MKBPR * bs) + 1));
+    const lens = qLens.map((q) => rng.int(q, Math.max(q, cap) + 1));
+    const MKBPR = Math.max(1, ...lens.map((l) => Math.ceil(l / bs)));
     const L = lens.map((l) => Math.ceil(l / bs));
     const numBlocks = L.reduce((a, b) => a + b, 0) + rng.int(0, 4);
     const blocks = rng.shuffle(Array.from({ length: numBlocks }, (_, i) => i));
@@ -268,7 +269,7 @@ const pagedAttentionFactory: OpFactory = {
       { name: 'blockTables', ok: ['i32'], tied: [0] },
       { name: 'seqLens', ok: ['i32'], tied: [0] },
       { name: 'cuSeqlensQ', ok: ['i32'], tied: [0], optional: true },
-      { name: 'out', ok: [qd], tied: [0, 1, 2], output: true },
+      { name: 'out', ok: [qd], tied: [0, 1, 2], output: true, optional: true },
     ];
     if (rng.next() < 0.5) {
       args.lse = guarded('f32', [T, H], new Array(T * H).fill(0));
@@ -286,7 +287,8 @@ const pagedAttentionFactory: OpFactory = {
     for (const [name, v] of [['scale', 0.3], ['softcap', 20]] as const)
       if (rng.next() < 0.4) {
         args[name] = v;
-        scalars.push({ name, kind: 'float', min: 0 });
+        // scale may be any finite number; softcap must be >= 0 (0 = off)
+        scalars.push(name === 'scale' ? { name, kind: 'float' } : { name, kind: 'float', min: 0 });
       }
     for (const name of ['slidingWindow', 'sinkTokens'])
       if (rng.next() < 0.4) {

@@ -23,7 +23,7 @@ export interface CacheWriteArgs {
 
 function prepareWrite(a: CacheWriteArgs, opts?: CallOptions): { ch: Checker; scalars: Record<string, unknown> } {
   const ch = new Checker('kv_cache', (a ?? {}) as unknown as Record<string, unknown>, opts);
-  if (typeof a !== 'object' || a === null) throw ch.fail('arguments must be an object');
+  ch.argsObject(a);
   const layout = ch.oneOf('layout', a.layout ?? 'NHD', ['NHD', 'HND'] as const);
   const key = ch.tensor('key', a.key, { dtypes: ['f32', 'f16', 'bf16'], rank: 3 })!;
   const [T, N, D] = key.shape;
@@ -32,8 +32,8 @@ function prepareWrite(a: CacheWriteArgs, opts?: CallOptions): { ch: Checker; sca
   const kc = ch.output('kCache', a.kCache, { dtypes: [key.dtype], rank: 4, shape })!;
   const numBlocks = kc.shape[0];
   const bs = layout === 'NHD' ? kc.shape[1] : kc.shape[2];
-  if (N < 1 || D < 1) throw ch.fail(`key shape [${key.shape}] has an empty head or channel dimension`);
-  if (bs < 1) throw ch.fail(`kCache shape [${kc.shape}] has an empty blockSize dimension`);
+  if (N < 1 || D < 1) throw rangeError(ch.ctx, 'key.shape', 'non-zero head or channel dimensions', `[${key.shape}]`);
+  if (bs < 1) throw rangeError(ch.ctx, 'kCache.shape', 'non-zero blockSize dimensions', `[${kc.shape}]`);
   ch.output('vCache', a.vCache, { dtypes: [key.dtype], rank: 4, shape: kc.shape });
   ch.tensor('slotMapping', a.slotMapping, { dtypes: ['i32'], rank: 1, shape: [T] });
   const slots = ch.ints('slotMapping');
@@ -91,13 +91,13 @@ export interface QuestMetadataAppendArgs {
 
 function prepareAppend(a: QuestMetadataAppendArgs, opts?: CallOptions): { ch: Checker; scalars: Record<string, unknown> } {
   const ch = new Checker('kv_cache', (a ?? {}) as unknown as Record<string, unknown>, opts);
-  if (typeof a !== 'object' || a === null) throw ch.fail('arguments must be an object');
+  ch.argsObject(a);
   const key = ch.tensor('key', a.key, { dtypes: ['f32', 'f16', 'bf16'], rank: 3 })!;
   const [T, N, D] = key.shape;
-  if (N < 1 || D < 1) throw ch.fail(`key shape [${key.shape}] has an empty head or channel dimension`);
+  if (N < 1 || D < 1) throw rangeError(ch.ctx, 'key.shape', 'non-zero head or channel dimensions', `[${key.shape}]`);
   const mx = ch.output('maxMeta', a.maxMeta, { dtypes: [key.dtype], rank: 4, shape: [undefined, undefined, N, D] })!;
   const [numMetaPages, metaRows] = mx.shape;
-  if (metaRows < 1) throw ch.fail('maxMeta has zero metaRows');
+  if (metaRows < 1) throw rangeError(ch.ctx, 'maxMeta.shape[1]', 'metaRows >= 1', '0');
   ch.output('minMeta', a.minMeta, { dtypes: [key.dtype], rank: 4, shape: mx.shape });
   const mbt = ch.tensor('metaBlockTables', a.metaBlockTables, { dtypes: ['i32'], rank: 2 })!;
   const [B, MMBPR] = mbt.shape;

@@ -74,16 +74,16 @@ interface Prepared {
 
 function prepare(a: PagedAttentionArgs, opts?: CallOptions): Prepared {
   const ch = new Checker('paged_attention', (a ?? {}) as unknown as Record<string, unknown>, opts);
-  if (typeof a !== 'object' || a === null) throw ch.fail('arguments must be an object');
+  ch.argsObject(a);
   const floats = ['f32', 'f16', 'bf16'] as const;
   const layout = ch.oneOf('layout', a.layout ?? 'NHD', ['NHD', 'HND'] as const);
   const q = ch.tensor('q', a.q, { dtypes: floats, rank: 3 })!;
   const [totalQ, H, D] = q.shape;
-  if (H < 1 || D < 1) throw ch.fail(`q shape [${q.shape}] has an empty head or channel dimension`);
+  if (H < 1 || D < 1) throw rangeError(ch.ctx, 'q.shape', 'non-zero head or channel dimensions', `[${q.shape}]`);
   const k = ch.tensor('kCache', a.kCache, { dtypes: floats, rank: 4 })!;
   const [numBlocks, d1, d2, kD] = k.shape;
   const [bs, N] = layout === 'NHD' ? [d1, d2] : [d2, d1];
-  if (bs < 1 || N < 1) throw ch.fail(`kCache shape [${k.shape}] has an empty blockSize or head dimension`);
+  if (bs < 1 || N < 1) throw rangeError(ch.ctx, 'kCache.shape', 'non-zero blockSize or head dimensions', `[${k.shape}]`);
   ch.num('kCache.shape[3]', kD, (x) => x === D, `headDim ${D} (q.shape[2])`);
   ch.tensor('vCache', a.vCache, { dtypes: [k.dtype], rank: 4, shape: k.shape });
   ch.num('q.shape[1]', H, (x) => x % N === 0, `a multiple of numKvHeads ${N} (query heads per KV head)`);
