@@ -352,14 +352,25 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
   }
 }
 
-// Splits so that about one wave of thread blocks runs (occupancy from shared memory), with at
-// least two tiles per split on average; the kernels divide each sequence's actual keys evenly.
+// Splits per (query tile, head group): the fewest that fill at least 90% of one wave of thread
+// blocks (occupancy from shared memory), with at least two tiles per split on average; the kernels
+// divide each sequence's actual keys evenly among its splits.
 inline int choose_splits(int64_t base_ctas, int64_t max_tiles, int ctas_per_sm, int num_sms) {
-  const int64_t target = (int64_t)ctas_per_sm * num_sms;
-  if (base_ctas >= target || max_tiles < 4) return 1;
-  int64_t s = (target + base_ctas - 1) / base_ctas;
-  s = std::min<int64_t>(s, max_tiles / 2);
-  return (int)std::max<int64_t>(1, std::min<int64_t>(s, 512));
+  const int64_t slots = (int64_t)ctas_per_sm * num_sms;
+  if (base_ctas >= slots || max_tiles < 4) return 1;
+  const int64_t smax = std::max<int64_t>(1, std::min<int64_t>(max_tiles / 2, 512));
+  int64_t best = 1;
+  double best_eff = 0;
+  for (int64_t sp = 1; sp <= smax; ++sp) {
+    const int64_t ctas = base_ctas * sp, waves = (ctas + slots - 1) / slots;
+    const double eff = (double)ctas / (double)(waves * slots);
+    if (eff >= 0.9) return (int)sp;
+    if (eff > best_eff + 1e-9) {
+      best_eff = eff;
+      best = sp;
+    }
+  }
+  return (int)best;
 }
 
 template <class T, int D, int WM>

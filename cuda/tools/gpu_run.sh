@@ -14,7 +14,7 @@ if [[ $what == all || $what == check || $what == checkbench ]]; then
   timeout 420 node cuda/tools/check.mjs 2>&1 | tee "$OUT/check.log" | grep -E "FAIL|cuda check" | head -80
 fi
 if [[ $what == ncu ]]; then
-  timeout 240 ncu --clock-control none -k regex:"attn_tc|quest_" --section SpeedOfLight --section MemoryWorkloadAnalysis \
+  timeout 240 ncu --clock-control none -k regex:"attn_|quest_" --section SpeedOfLight --section MemoryWorkloadAnalysis \
     --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats \
     node cuda/tools/bench.mjs /tmp/ncu.json --only=ncu > "$OUT/ncu.txt" 2>&1; echo "ncu rc $?"
   grep -E "^  [a-z_ ]*void|DRAM Throughput|Duration|Achieved Occupancy|Issued Warp|No Eligible|Compute \(SM\) Th" "$OUT/ncu.txt" | cut -c1-150 | head -80
