@@ -1,0 +1,260 @@
+// kv_cache (SPEC 4) as Ascend C vector kernels: cacheWrite copies new tokens' keys and values into the
+// paged caches; questMetadataAppend folds new keys into their metadata rows (reset at a block's first
+// token), so tokensSinceMetadataUpdate can stay 0 while decoding.
+// Grid (both): tiling.blockDim vector cores. cacheWrite: a token goes to core (block % blockDim), tokens
+// of one core in token order, so duplicate slots end as a sequential loop would leave them.
+// questMetadataAppend: the tokens of one (sequence, logical block) row go to core ((b + j) % blockDim).
+#include "../kernel_common.h"
+
+namespace sa_kernels {
+
+using select_attn::ascendc::CacheWriteTiling;
+using select_attn::ascendc::MetadataAppendTiling;
+
+template <typename T>
+class KernelCacheWrite {
+ public:
+  __aicore__ inline void Init(GM_ADDR key, GM_ADDR value, GM_ADDR kCache, GM_ADDR vCache, GM_ADDR slotMapping,
+                              GM_ADDR status, const CacheWriteTiling& t, TPipe* pipe) {
+    t_ = t;
+    keyGm_.SetGlobalBuffer((__gm__ T*)key, t.tokenElems);
+    valGm_.SetGlobalBuffer((__gm__ T*)value, t.tokenElems);
+    kcGm_.SetGlobalBuffer((__gm__ T*)kCache, t.cacheElems);
+    vcGm_.SetGlobalBuffer((__gm__ T*)vCache, t.cacheElems);
+    slotGm_.SetGlobalBuffer((__gm__ int32_t*)slotMapping, t.numTokens);
+    status_.Init(status, t.blockDim);
+    pipe->InitBuffer(inQ_, 2, t.headsPerChunk * t.rowStride * sizeof(T));
+  }
+
+  __aicore__ inline void Process() {
+    const uint64_t slots = (uint64_t)t_.numBlocks * t_.blockSize;
+    const uint32_t idx = (uint32_t)GetBlockIdx(), nc = (uint32_t)GetBlockNum();
+    for (uint32_t tok = 0; tok < t_.numTokens; ++tok) {
+      const int32_t slot = slotGm_.GetValue(tok);
+      if (slot == -1) continue;
+      if (slot < -1 || (uint64_t)slot >= slots) {
+        status_.Raise(select_attn::ascendc::kStatusBadSlot);
+        continue;
+      }
+      const uint32_t blk = (uint32_t)slot / t_.blockSize, off = (uint32_t)slot % t_.blockSize;
+      if (blk % nc != idx) continue;
+      for (uint32_t h0 = 0; h0 < t_.numKvHeads; h0 += t_.headsPerChunk) {
+        const uint32_t hc = Min32(t_.headsPerChunk, t_.numKvHeads - h0);
+        CopyRows(keyGm_, kcGm_, tok, blk, off, h0, hc);
+        CopyRows(valGm_, vcGm_, tok, blk, off, h0, hc);
+      }
+    }
+  }
+
+ private:
+  // Heads [h0, h0 + hc) of token tok into (blk, off): one DMA in (a 32-byte row per head), one out.
+  __aicore__ inline void CopyRows(GlobalTensor<T>& src, GlobalTensor<T>& dst, uint32_t tok, uint32_t blk, uint32_t off,
+                                  uint32_t h0, uint32_t hc) {
+    const uint32_t N = t_.numKvHeads, D = t_.headDim, bs = t_.blockSize;
+    LocalTensor<T> x = inQ_.template AllocTensor<T>();
+    DataCopyPad(x, src[((uint64_t)tok * N + h0) * D], DataCopyExtParams(hc, D * sizeof(T), 0, 0, 0),
+                DataCopyPadExtParams<T>(false, 0, 0, T(0)));
+    inQ_.EnQue(x);
+    x = inQ_.template DeQue<T>();
+    if (t_.layoutHnd) {  // [numBlocks, N, bs, D]: head rows bs * D apart
+      DataCopyPad(dst[(((uint64_t)blk * N + h0) * bs + off) * D], x,
+                  DataCopyExtParams(hc, D * sizeof(T), 0, (bs - 1) * D * sizeof(T), 0));
+    } else {  // [numBlocks, bs, N, D]: the token's heads are contiguous
+      DataCopyPad(dst[(((uint64_t)blk * bs + off) * N + h0) * D], x, DataCopyExtParams(hc, D * sizeof(T), 0, 0, 0));
+    }
+    inQ_.FreeTensor(x);
+  }
+
+  CacheWriteTiling t_;
+  GlobalTensor<T> keyGm_, valGm_, kcGm_, vcGm_;
+  GlobalTensor<int32_t> slotGm_;
+  StatusWord status_;
+  TQue<TPosition::VECIN, 2> inQ_;
+};
+
+template <typename T>
+class KernelMetadataAppend {
+  static constexpr bool kWiden = sizeof(T) == 2 && !IsSame<T, half>::value;  // bfloat16_t
+  using CT = typename Cond<sizeof(T) == 2 && !kWiden, half, float>::type;
+
+ public:
+  __aicore__ inline void Init(GM_ADDR key, GM_ADDR maxMeta, GM_ADDR minMeta, GM_ADDR metaBlockTables, GM_ADDR seqIdx,
+                              GM_ADDR positions, GM_ADDR status, const MetadataAppendTiling& t, TPipe* pipe) {
+    t_ = t;
+    keyGm_.SetGlobalBuffer((__gm__ T*)key, t.tokenElems);
+    maxGm_.SetGlobalBuffer((__gm__ T*)maxMeta, t.metaElems);
+    minGm_.SetGlobalBuffer((__gm__ T*)minMeta, t.metaElems);
+    mbtGm_.SetGlobalBuffer((__gm__ int32_t*)metaBlockTables, (uint64_t)t.numSeqs * t.maxMetaPagesPerSeq);
+    seqGm_.SetGlobalBuffer((__gm__ int32_t*)seqIdx, t.numTokens);
+    posGm_.SetGlobalBuffer((__gm__ int32_t*)positions, t.numTokens);
+    status_.Init(status, t.blockDim);
+    const uint32_t CS = t.chunkStride;
+    // Order and sizes mirror ub_bytes(MetadataAppendTiling) in tiling.cpp.
+    pipe->InitBuffer(inQ_, 2, CS * sizeof(T));
+    pipe->InitBuffer(rowQ_, 1, 2 * CS * sizeof(T));
+    pipe->InitBuffer(acc_, 2 * CS * sizeof(CT));
+    if constexpr (kWiden) pipe->InitBuffer(work_, CS * sizeof(float));
+    pipe->InitBuffer(outQ_, 1, 2 * CS * sizeof(T));
+  }
+
+  __aicore__ inline void Process() {
+    const uint32_t idx = (uint32_t)GetBlockIdx(), nc = (uint32_t)GetBlockNum();
+    for (uint32_t tok = 0; tok < t_.numTokens; ++tok) {
+      uint32_t b;
+      uint64_t j;
+      int32_t pid;
+      if (!Locate(tok, true, b, j, pid)) continue;
+      if ((b + j) % nc != idx) continue;
+      // The first token of its row in this call handles the whole row; later ones were folded in.
+      bool first = true;
+      for (uint32_t u = 0; u < tok && first; ++u) first = !SameRow(u, b, j);
+      if (!first) continue;
+      // Position order: a token at the block's first position restarts the row, then every token of
+      // the block in this call is folded in (max/min are order-free), so the row never depends on
+      // which token comes first in the call.
+      bool reset = false;
+      for (uint32_t u = tok; u < t_.numTokens && !reset; ++u)
+        reset = SameRow(u, b, j) && posGm_.GetValue(u) % t_.blockSize == 0;
+      const uint32_t ND = t_.numKvHeads * t_.headDim;
+      const uint64_t row = ((uint64_t)pid * t_.metaRows + j % t_.metaRows) * ND;
+      for (uint32_t c0 = 0; c0 < ND; c0 += t_.chunk) FoldChunk(tok, b, j, reset, row, c0, Min32(t_.chunk, ND - c0));
+    }
+  }
+
+ private:
+  // Validates token u; gives its sequence, logical block and metadata page id.
+  __aicore__ inline bool Locate(uint32_t u, bool report, uint32_t& b, uint64_t& j, int32_t& pid) {
+    const int32_t s = seqGm_.GetValue(u), pos = posGm_.GetValue(u);
+    if (s < 0 || (uint32_t)s >= t_.numSeqs || pos < 0) {
+      if (report) status_.Raise(select_attn::ascendc::kStatusBadSeqIdx);
+      return false;
+    }
+    b = (uint32_t)s;
+    j = (uint64_t)pos / t_.blockSize;
+    const uint64_t page = j / t_.metaRows;
+    if (page >= t_.maxMetaPagesPerSeq) {
+      if (report) status_.Raise(select_attn::ascendc::kStatusTableTooNarrow);
+      return false;
+    }
+    pid = mbtGm_.GetValue((uint64_t)b * t_.maxMetaPagesPerSeq + page);
+    if (pid < 0 || (uint32_t)pid >= t_.numMetaPages) {
+      if (report) status_.Raise(select_attn::ascendc::kStatusBadMetaPage);
+      return false;
+    }
+    return true;
+  }
+  __aicore__ inline bool SameRow(uint32_t u, uint32_t b, uint64_t j) {
+    uint32_t ub;
+    uint64_t uj;
+    int32_t upid;
+    return Locate(u, false, ub, uj, upid) && ub == b && uj == j;
+  }
+
+  __aicore__ inline void FoldChunk(uint32_t tok, uint32_t b, uint64_t j, bool reset, uint64_t row, uint32_t c0, uint32_t cl) {
+    const uint32_t CS = t_.chunkStride, S = RoundUp(cl, 32 / sizeof(T)), ND = t_.numKvHeads * t_.headDim;
+    const DataCopyExtParams p(1, cl * sizeof(T), 0, 0, 0);
+    const DataCopyPadExtParams<T> pad(true, 0, S - cl, T(0));
+    LocalTensor<CT> acc = acc_.Get<CT>();
+    LocalTensor<CT> accMax = acc, accMin = acc[CS];
+    Duplicate(accMax, CT(NegInf()), (int32_t)S);
+    Duplicate(accMin, CT(PosInf()), (int32_t)S);
+    if (!reset) {  // start from the row as it is
+      LocalTensor<T> r = rowQ_.template AllocTensor<T>();
+      DataCopyPad(r, maxGm_[row + c0], p, pad);
+      DataCopyPad(r[CS], minGm_[row + c0], p, pad);
+      rowQ_.EnQue(r);
+      r = rowQ_.template DeQue<T>();
+      Fold(accMax, accMin, r, r[CS], cl);
+      rowQ_.FreeTensor(r);
+    }
+    for (uint32_t u = tok; u < t_.numTokens; ++u) {
+      if (!SameRow(u, b, j)) continue;
+      LocalTensor<T> x = inQ_.template AllocTensor<T>();
+      DataCopyPad(x, keyGm_[(uint64_t)u * ND + c0], p, pad);
+      inQ_.EnQue(x);
+      x = inQ_.template DeQue<T>();
+      Fold(accMax, accMin, x, x, cl);
+      inQ_.FreeTensor(x);
+    }
+    LocalTensor<T> out = outQ_.template AllocTensor<T>();
+    if constexpr (kWiden) {  // exact: every value came from bf16
+      Cast(out, accMax, RoundMode::CAST_RINT, cl);
+      Cast(out[CS], accMin, RoundMode::CAST_RINT, cl);
+    } else {
+      DataCopy(out, accMax.template ReinterpretCast<T>(), S);
+      DataCopy(out[CS], accMin.template ReinterpretCast<T>(), S);
+    }
+    outQ_.EnQue(out);
+    out = outQ_.template DeQue<T>();
+    DataCopyPad(maxGm_[row + c0], out, p);
+    DataCopyPad(minGm_[row + c0], out[CS], p);
+    outQ_.FreeTensor(out);
+  }
+
+  __aicore__ inline void Fold(LocalTensor<CT>& accMax, LocalTensor<CT>& accMin, const LocalTensor<T>& mx,
+                              const LocalTensor<T>& mn, uint32_t cl) {
+    if constexpr (kWiden) {
+      LocalTensor<float> w = work_.Get<float>();
+      Cast(w, mx, RoundMode::CAST_NONE, cl);
+      Max(accMax, accMax, w, (int32_t)cl);
+      Cast(w, mn, RoundMode::CAST_NONE, cl);
+      Min(accMin, accMin, w, (int32_t)cl);
+    } else {
+      Max(accMax, accMax, mx.template ReinterpretCast<CT>(), (int32_t)cl);
+      Min(accMin, accMin, mn.template ReinterpretCast<CT>(), (int32_t)cl);
+    }
+  }
+
+  MetadataAppendTiling t_;
+  GlobalTensor<T> keyGm_, maxGm_, minGm_;
+  GlobalTensor<int32_t> mbtGm_, seqGm_, posGm_;
+  StatusWord status_;
+  TQue<TPosition::VECIN, 2> inQ_;
+  TQue<TPosition::VECIN, 1> rowQ_;
+  TQue<TPosition::VECOUT, 1> outQ_;
+  TBuf<TPosition::VECCALC> acc_, work_;
+};
+
+template <typename T>
+__aicore__ inline void RunCacheWrite(GM_ADDR key, GM_ADDR value, GM_ADDR kCache, GM_ADDR vCache, GM_ADDR slotMapping,
+                                     GM_ADDR status, GM_ADDR tiling) {
+  CacheWriteTiling t;
+  CopyTiling(&t, tiling);
+  TPipe pipe;
+  KernelCacheWrite<T> op;
+  op.Init(key, value, kCache, vCache, slotMapping, status, t, &pipe);
+  op.Process();
+}
+
+template <typename T>
+__aicore__ inline void RunMetadataAppend(GM_ADDR key, GM_ADDR maxMeta, GM_ADDR minMeta, GM_ADDR metaBlockTables,
+                                         GM_ADDR seqIdx, GM_ADDR positions, GM_ADDR status, GM_ADDR tiling) {
+  MetadataAppendTiling t;
+  CopyTiling(&t, tiling);
+  TPipe pipe;
+  KernelMetadataAppend<T> op;
+  op.Init(key, maxMeta, minMeta, metaBlockTables, seqIdx, positions, status, t, &pipe);
+  op.Process();
+}
+
+}  // namespace sa_kernels
+
+#define SA_CACHE_WRITE_ENTRY(name, T)                                                                              \
+  extern "C" __global__ __aicore__ void name(GM_ADDR key, GM_ADDR value, GM_ADDR kCache, GM_ADDR vCache,          \
+                                             GM_ADDR slotMapping, GM_ADDR status, GM_ADDR tiling) {               \
+    sa_kernels::RunCacheWrite<T>(key, value, kCache, vCache, slotMapping, status, tiling);                       \
+  }
+SA_CACHE_WRITE_ENTRY(sa_cache_write_f32, float)
+SA_CACHE_WRITE_ENTRY(sa_cache_write_f16, half)
+SA_CACHE_WRITE_ENTRY(sa_cache_write_bf16, bfloat16_t)
+#undef SA_CACHE_WRITE_ENTRY
+
+#define SA_METADATA_APPEND_ENTRY(name, T)                                                                             \
+  extern "C" __global__ __aicore__ void name(GM_ADDR key, GM_ADDR maxMeta, GM_ADDR minMeta, GM_ADDR metaBlockTables, \
+                                             GM_ADDR seqIdx, GM_ADDR positions, GM_ADDR status, GM_ADDR tiling) {  \
+    sa_kernels::RunMetadataAppend<T>(key, maxMeta, minMeta, metaBlockTables, seqIdx, positions, status, tiling);    \
+  }
+SA_METADATA_APPEND_ENTRY(sa_metadata_append_f32, float)
+SA_METADATA_APPEND_ENTRY(sa_metadata_append_f16, half)
+SA_METADATA_APPEND_ENTRY(sa_metadata_append_bf16, bfloat16_t)
+#undef SA_METADATA_APPEND_ENTRY
