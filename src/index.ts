@@ -5,3 +5,4 @@ export * from './tensor.js';
 export * from './backends.js';
 export type { CallOptions } from './validate.js';
 export * from './ops/quest_metadata.js';
+export * from './ascend_sim.js';
