@@ -127,17 +127,20 @@ Status tile_quest_select(const QuestSelectParams& p, int block_dim, QuestSelectT
   const uint64_t items = (uint64_t)p.num_seqs * t->rows;
   t->blockDim = (uint32_t)std::max<uint64_t>(1, std::min<uint64_t>((uint64_t)std::max(1, block_dim), items));
   const uint32_t R = (uint32_t)p.meta_rows;
-  for (uint32_t KP = round_up(std::min<uint32_t>(p.k, kMaxTopCap), 32); KP >= 32; KP = KP > 32 ? round_up(KP / 2, 32) : 0) {
-    for (uint32_t cand : {128u, 64u, 32u, 16u, 8u}) {
-      const uint32_t TR = std::max<uint32_t>(1, std::min(cand, R));
-      t->tileRows = TR;
-      t->tileRowsPad = round_up(TR, 32);
-      t->topCap = KP;
-      t->sortCap = std::max(t->tileRowsPad, KP);
-      if (ub_bytes(*t, p.query_dtype, p.meta_dtype) <= kUbBudget) return Status::Ok();
-      if (TR == R) continue;
+  // Prefer the largest top list (k), then the largest metadata tile, then more query rows per load.
+  for (uint32_t GT = t->queryRows; GT >= 1; GT /= 2) {
+    t->queryRows = GT;
+    for (uint32_t KP = round_up(std::min<uint32_t>(p.k, kMaxTopCap), 32); KP >= 32; KP = KP > 32 ? round_up(KP / 2, 32) : 0) {
+      for (uint32_t cand : {128u, 64u, 32u, 16u, 8u, 4u, 2u, 1u}) {
+        const uint32_t TR = std::max<uint32_t>(1, std::min(cand, R));
+        t->tileRows = TR;
+        t->tileRowsPad = round_up(TR, 32);
+        t->topCap = KP;
+        t->sortCap = std::max(t->tileRowsPad, KP);
+        if (ub_bytes(*t, p.query_dtype, p.meta_dtype) <= kUbBudget) return Status::Ok();
+      }
+      if (KP == 32) break;
     }
-    if (KP == 32) break;
   }
   return Status::unsupported("quest_select (ascend-sim): no tiling fits the 192 KB Unified Buffer for headDim " +
                              std::to_string(D));

@@ -611,8 +611,12 @@ void Sort(const LocalTensor<T>& dst, const LocalTensor<T>& concat, const LocalTe
   td::aligned(call, "concat", concat);
   td::aligned(call, "index", index);
   td::aligned(call, "tmp", tmp);
-  const uint64_t n = 32ull * repeatTime;  // Sort32 groups: lengths are multiples of 32 by construction
+  const uint64_t n = 32ull * repeatTime;  // Sort32 sorts groups of 32: the caller pads the scores
   if (n == 0) return;
+  if (concat.len_ < n || index.len_ < n)
+    tw::fail(call, "concat holds " + std::to_string(concat.len_) + " scores and index " + std::to_string(index.len_) +
+                       " ids, but repeatTime " + std::to_string(repeatTime) + " sorts " + std::to_string(n) +
+                       " (pad the scores to a multiple of 32)");
   tw::check_ub(call, "concat", concat.slot_, concat.addr_, n * 4);
   tw::check_ub(call, "index", index.slot_, index.addr_, n * 4);
   tw::check_ub(call, "dst", dst.slot_, dst.addr_, n * 8);
