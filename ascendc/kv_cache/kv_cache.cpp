@@ -109,12 +109,12 @@ class KernelMetadataAppend {
       bool first = true;
       for (uint32_t u = 0; u < tok && first; ++u) first = !SameRow(u, b, j);
       if (!first) continue;
-      // Position order: a token at the block's first position restarts the row, then every token of
-      // the block in this call is folded in (max/min are order-free), so the row never depends on
-      // which token comes first in the call.
-      bool reset = false;
-      for (uint32_t u = tok; u < t_.numTokens && !reset; ++u)
-        reset = SameRow(u, b, j) && posGm_.GetValue(u) % t_.blockSize == 0;
+      // One call per token in position order (equal positions in token order): the last token at the
+      // block's first position restarts the row, every token past that position is folded in (max/min
+      // are order-free), and tokens at the first position before the last one are overwritten.
+      int64_t reset = -1;
+      for (uint32_t u = tok; u < t_.numTokens; ++u)
+        if (SameRow(u, b, j) && posGm_.GetValue(u) % t_.blockSize == 0) reset = u;
       const uint32_t ND = t_.numKvHeads * t_.headDim;
       const uint64_t row = ((uint64_t)pid * t_.metaRows + j % t_.metaRows) * ND;
       for (uint32_t c0 = 0; c0 < ND; c0 += t_.chunk) FoldChunk(tok, b, j, reset, row, c0, Min32(t_.chunk, ND - c0));
@@ -150,7 +150,7 @@ class KernelMetadataAppend {
     return Locate(u, false, ub, uj, upid) && ub == b && uj == j;
   }
 
-  __aicore__ inline void FoldChunk(uint32_t tok, uint32_t b, uint64_t j, bool reset, uint64_t row, uint32_t c0, uint32_t cl) {
+  __aicore__ inline void FoldChunk(uint32_t tok, uint32_t b, uint64_t j, int64_t reset, uint64_t row, uint32_t c0, uint32_t cl) {
     const uint32_t CS = t_.chunkStride, S = RoundUp(cl, 32 / sizeof(T)), ND = t_.numKvHeads * t_.headDim;
     const DataCopyExtParams p(1, cl * sizeof(T), 0, 0, 0);
     const DataCopyPadExtParams<T> pad(true, 0, S - cl, T(0));
@@ -158,7 +158,7 @@ class KernelMetadataAppend {
     LocalTensor<CT> accMax = acc, accMin = acc[CS];
     Duplicate(accMax, CT(NegInf()), (int32_t)S);
     Duplicate(accMin, CT(PosInf()), (int32_t)S);
-    if (!reset) {  // start from the row as it is
+    if (reset < 0) {  // start from the row as it is
       LocalTensor<T> r = rowQ_.template AllocTensor<T>();
       DataCopyPad(r, maxGm_[row + c0], p, pad);
       DataCopyPad(r[CS], minGm_[row + c0], p, pad);
@@ -169,6 +169,7 @@ class KernelMetadataAppend {
     }
     for (uint32_t u = tok; u < t_.numTokens; ++u) {
       if (!SameRow(u, b, j)) continue;
+      if (reset >= 0 && u != (uint64_t)reset && posGm_.GetValue(u) % t_.blockSize == 0) continue;
       LocalTensor<T> x = inQ_.template AllocTensor<T>();
       DataCopyPad(x, keyGm_[(uint64_t)u * ND + c0], p, pad);
       inQ_.EnQue(x);
