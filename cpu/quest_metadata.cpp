@@ -1,6 +1,9 @@
-// quest_metadata on cpu: one task per (sequence, logical block); each task streams the block once and
-// reduces its valid tokens to per-(head, channel) max/min. Compiled once per ISA (see isa.h).
-#include <algorithm>
+// quest_metadata on cpu (SPEC section 1): per KV block, head and channel, the max/min of the keys.
+// Max/min are taken on the raw bits mapped to a signed-integer order (exact, no widening); work is
+// split into chunks of blocks over the thread pool. Compiled once per ISA (see isa.h).
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
 #include "isa.h"
 #include "simd.h"
@@ -9,88 +12,189 @@
 namespace select_attn::cpu::SA_ISA {
 namespace {
 
-// Reduces `rows` rows of `len` elements (row stride `stride` elements) into f32 max/min.
-inline void reduce_rows(const void* src, DType t, int64_t off, int rows, int64_t stride, int len, float* mx, float* mn) {
-  for (int c = 0; c < len; c += W) {
-    int n = std::min(W, len - c);
-    V a, b;
-    if (t == DType::f32) {
-      const float* p = static_cast<const float*>(src) + off + c;
-      a = b = n == W ? vload(p) : vload_n(p, n);
-      for (int r = 1; r < rows; ++r) {
-        V x = n == W ? vload(p + r * stride) : vload_n(p + r * stride, n);
-        a = vmax(a, x);
-        b = vmin(b, x);
-      }
-    } else {
-      const uint16_t* p = static_cast<const uint16_t*>(src) + off + c;
-      a = b = n == W ? vload(p, t) : vload_n(p, t, n);
-      for (int r = 1; r < rows; ++r) {
-        V x = n == W ? vload(p + r * stride, t) : vload_n(p + r * stride, t, n);
-        a = vmax(a, x);
-        b = vmin(b, x);
+// f32/f16/bf16 are sign-magnitude: x ^ ((x >> (bits-1)) & 0x7f..f) maps their bit patterns to signed
+// integers in float order (-0 just below +0, NaNs beyond +-inf). The map is its own inverse, so the
+// integer max/min mapped back are the float max/min bit for bit, identical for every dtype.
+inline int16_t ord16(int16_t x) { return (int16_t)(x ^ ((x >> 15) & 0x7fff)); }
+inline int32_t ord32(int32_t x) { return x ^ ((x >> 31) & 0x7fffffff); }
+
+#if defined(__AVX512BW__)
+constexpr int VB = 64;  // bytes per integer vector
+using IV = __m512i;
+inline IV iload(const char* p) { return _mm512_loadu_si512(p); }
+inline void istore(char* p, IV v) { _mm512_storeu_si512(p, v); }
+template <int ES> inline IV iord(IV x) {
+  if (ES == 2) return _mm512_xor_si512(x, _mm512_srli_epi16(_mm512_srai_epi16(x, 15), 1));
+  return _mm512_xor_si512(x, _mm512_srli_epi32(_mm512_srai_epi32(x, 31), 1));
+}
+template <int ES> inline IV imax(IV a, IV b) { return ES == 2 ? _mm512_max_epi16(a, b) : _mm512_max_epi32(a, b); }
+template <int ES> inline IV imin(IV a, IV b) { return ES == 2 ? _mm512_min_epi16(a, b) : _mm512_min_epi32(a, b); }
+#elif defined(__AVX2__)
+constexpr int VB = 32;
+using IV = __m256i;
+inline IV iload(const char* p) { return _mm256_loadu_si256((const __m256i*)p); }
+inline void istore(char* p, IV v) { _mm256_storeu_si256((__m256i*)p, v); }
+template <int ES> inline IV iord(IV x) {
+  if (ES == 2) return _mm256_xor_si256(x, _mm256_srli_epi16(_mm256_srai_epi16(x, 15), 1));
+  return _mm256_xor_si256(x, _mm256_srli_epi32(_mm256_srai_epi32(x, 31), 1));
+}
+template <int ES> inline IV imax(IV a, IV b) { return ES == 2 ? _mm256_max_epi16(a, b) : _mm256_max_epi32(a, b); }
+template <int ES> inline IV imin(IV a, IV b) { return ES == 2 ? _mm256_min_epi16(a, b) : _mm256_min_epi32(a, b); }
+#endif
+
+// Reduces `rows` rows of `len` elements (element size ES, row stride `stride` bytes) starting at src
+// into dmax/dmin (len elements each, contiguous). rows >= 1.
+template <int ES>
+inline void reduce_rows(const char* src, int rows, int64_t stride, int64_t len, char* dmax, char* dmin) {
+  const int64_t nbytes = len * ES;
+  int64_t c = 0;
+#if defined(__AVX512BW__) || defined(__AVX2__)
+  // Tiles of 4 vectors: 8 accumulators stay in registers while the rows stream through.
+  for (; c + 4 * VB <= nbytes; c += 4 * VB) {
+    const char* p = src + c;
+    IV x0 = iord<ES>(iload(p)), x1 = iord<ES>(iload(p + VB)), x2 = iord<ES>(iload(p + 2 * VB)), x3 = iord<ES>(iload(p + 3 * VB));
+    IV a0 = x0, a1 = x1, a2 = x2, a3 = x3, b0 = x0, b1 = x1, b2 = x2, b3 = x3;
+    for (int r = 1; r < rows; ++r) {
+      p += stride;
+      x0 = iord<ES>(iload(p));
+      x1 = iord<ES>(iload(p + VB));
+      x2 = iord<ES>(iload(p + 2 * VB));
+      x3 = iord<ES>(iload(p + 3 * VB));
+      a0 = imax<ES>(a0, x0); b0 = imin<ES>(b0, x0);
+      a1 = imax<ES>(a1, x1); b1 = imin<ES>(b1, x1);
+      a2 = imax<ES>(a2, x2); b2 = imin<ES>(b2, x2);
+      a3 = imax<ES>(a3, x3); b3 = imin<ES>(b3, x3);
+    }
+    istore(dmax + c, iord<ES>(a0)); istore(dmax + c + VB, iord<ES>(a1));
+    istore(dmax + c + 2 * VB, iord<ES>(a2)); istore(dmax + c + 3 * VB, iord<ES>(a3));
+    istore(dmin + c, iord<ES>(b0)); istore(dmin + c + VB, iord<ES>(b1));
+    istore(dmin + c + 2 * VB, iord<ES>(b2)); istore(dmin + c + 3 * VB, iord<ES>(b3));
+  }
+  for (; c + VB <= nbytes; c += VB) {
+    const char* p = src + c;
+    IV a = iord<ES>(iload(p)), b = a;
+    for (int r = 1; r < rows; ++r) {
+      IV x = iord<ES>(iload(p += stride));
+      a = imax<ES>(a, x);
+      b = imin<ES>(b, x);
+    }
+    istore(dmax + c, iord<ES>(a));
+    istore(dmin + c, iord<ES>(b));
+  }
+#endif
+  // Scalar columns (the generic build's whole row, the SIMD builds' tail), 32 at a time.
+  using T = typename std::conditional<ES == 2, int16_t, int32_t>::type;
+  for (int64_t e = c / ES; e < len; e += 32) {
+    const int n = (int)(len - e < 32 ? len - e : 32);
+    T a[32], b[32];
+    const T* p0 = reinterpret_cast<const T*>(src) + e;
+    for (int i = 0; i < n; ++i) a[i] = b[i] = ES == 2 ? (T)ord16((int16_t)p0[i]) : (T)ord32((int32_t)p0[i]);
+    for (int r = 1; r < rows; ++r) {
+      const T* p = reinterpret_cast<const T*>(src + r * stride) + e;
+      for (int i = 0; i < n; ++i) {
+        T x = ES == 2 ? (T)ord16((int16_t)p[i]) : (T)ord32((int32_t)p[i]);
+        a[i] = x > a[i] ? x : a[i];
+        b[i] = x < b[i] ? x : b[i];
       }
     }
-    if (n == W) {
-      vstore(mx + c, a);
-      vstore(mn + c, b);
-    } else {
-      vstore_n(mx + c, a, n);
-      vstore_n(mn + c, b, n);
+    T* omax = reinterpret_cast<T*>(dmax) + e;
+    T* omin = reinterpret_cast<T*>(dmin) + e;
+    for (int i = 0; i < n; ++i) {
+      omax[i] = ES == 2 ? (T)ord16((int16_t)a[i]) : (T)ord32((int32_t)a[i]);
+      omin[i] = ES == 2 ? (T)ord16((int16_t)b[i]) : (T)ord32((int32_t)b[i]);
     }
   }
 }
 
-inline void store_row(void* dst, DType t, int64_t off, const float* v, int n) {
-  switch (t) {
-    case DType::f32: std::copy(v, v + n, static_cast<float*>(dst) + off); break;
-    case DType::f16: for (int i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[off + i] = f32_to_f16(v[i]); break;
-    default: for (int i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[off + i] = f32_to_bf16(v[i]); break;
+// Per-call memory of the calling OS thread (the pool's scratch(0) is only safe inside parallel_for:
+// two async calls run their setup on different libuv threads concurrently). Kept across calls.
+struct CallBuffer {
+  void* p = nullptr;
+  size_t n = 0;
+  ~CallBuffer() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > n) {
+      std::free(p);
+      n = (bytes + 4095) / 4096 * 4096;
+      p = std::aligned_alloc(64, n);
+      if (!p) n = 0;
+    }
+    return p;
   }
+};
+thread_local CallBuffer call_buffer;
+
+template <int ES>
+Status run(const QuestMetadataParams& p) {
+  const int N = p.num_kv_heads, D = p.head_dim, bs = p.block_size, R = p.meta_rows, B = p.num_seqs;
+  const int64_t row = (int64_t)N * D;       // elements of one metadata row (one block, all heads)
+  const int64_t row_bytes = row * ES;
+  const int64_t block_bytes = row_bytes * bs;
+  // Blocks per task: about 128 KiB of keys, so thousands of tasks balance 2..64 threads.
+  const int64_t per_task = block_bytes >= (128 << 10) ? 1 : (128 << 10) / block_bytes;
+
+  int64_t* prefix = static_cast<int64_t*>(call_buffer.get(sizeof(int64_t) * (B + 1)));
+  if (!prefix) return Status::oom("quest_metadata (cpu): cannot allocate the task table");
+  auto blocks_of = [&](int b) { return ((int64_t)p.seq_lens[b] + bs - 1) / bs; };
+  auto start_of = [&](int b) {
+    int64_t s = p.maybe_start_blocks ? (int64_t)p.maybe_start_blocks[b] : 0;
+    return s < 0 ? 0 : s;
+  };
+  prefix[0] = 0;
+  for (int b = 0; b < B; ++b) {
+    const int64_t n = blocks_of(b) - start_of(b);
+    prefix[b + 1] = prefix[b] + (n > 0 ? (n + per_task - 1) / per_task : 0);
+  }
+
+  const char* kc = static_cast<const char*>(p.k_cache);
+  char* mx = static_cast<char*>(p.max_meta);
+  char* mn = static_cast<char*>(p.min_meta);
+  parallel_for(prefix[B], [&](int64_t task, int) {
+    int lo = 0, hi = B;  // the sequence b with prefix[b] <= task < prefix[b + 1]
+    while (hi - lo > 1) {
+      int mid = (lo + hi) / 2;
+      (prefix[mid] <= task ? lo : hi) = mid;
+    }
+    const int b = lo;
+    const int64_t L = blocks_of(b), len = p.seq_lens[b];
+    const int64_t j0 = start_of(b) + (task - prefix[b]) * per_task;
+    const int64_t j1 = j0 + per_task < L ? j0 + per_task : L;
+    const int32_t* bt = p.block_tables + (int64_t)b * p.max_blocks_per_seq;
+    const int32_t* mbt = p.meta_block_tables + (int64_t)b * p.max_meta_pages_per_seq;
+    for (int64_t j = j0; j < j1; ++j) {
+      const int valid = (int)(len - j * bs < bs ? len - j * bs : bs);
+      const int64_t blk = bt[j];
+      const int64_t out = ((int64_t)mbt[j / R] * R + j % R) * row_bytes;
+      if (p.layout == Layout::NHD) {
+        reduce_rows<ES>(kc + blk * block_bytes, valid, row_bytes, row, mx + out, mn + out);
+      } else {
+        for (int n = 0; n < N; ++n)
+          reduce_rows<ES>(kc + blk * block_bytes + (int64_t)n * bs * D * ES, valid, (int64_t)D * ES, D,
+                          mx + out + (int64_t)n * D * ES, mn + out + (int64_t)n * D * ES);
+      }
+    }
+  });
+
+  // Rows of the last touched page that belong to no existing block are zeroed, as the seed does.
+  for (int b = 0; b < B; ++b) {
+    const int64_t L = blocks_of(b);
+    if (start_of(b) >= L) continue;  // nothing touched
+    const int64_t last_page = (L - 1) / R;
+    const int64_t first_row = L - last_page * R;
+    if (first_row >= R) continue;
+    const int64_t page = p.meta_block_tables[(int64_t)b * p.max_meta_pages_per_seq + last_page];
+    const int64_t off = (page * R + first_row) * row_bytes;
+    const size_t bytes = (size_t)((R - first_row) * row_bytes);
+    std::memset(mx + off, 0, bytes);
+    std::memset(mn + off, 0, bytes);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
 
 Status quest_metadata(const QuestMetadataParams& p) {
-  const int N = p.num_kv_heads, D = p.head_dim, bs = p.block_size, R = p.meta_rows;
-  const int64_t row = (int64_t)N * D;  // elements of one metadata row
-  const size_t es = dtype_size(p.dtype);
-  auto blocks_of = [&](int b) { return ((int64_t)p.seq_lens[b] + bs - 1) / bs; };
-  auto start_of = [&](int b) { return p.maybe_start_blocks ? (int64_t)p.maybe_start_blocks[b] : int64_t(0); };
-
-  parallel_for((int64_t)p.num_seqs * p.max_blocks_per_seq, [&](int64_t task, int tid) {
-    const int b = (int)(task / p.max_blocks_per_seq);
-    const int64_t j = task % p.max_blocks_per_seq;
-    if (j < start_of(b) || j >= blocks_of(b)) return;
-    const int valid = (int)std::min<int64_t>(bs, p.seq_lens[b] - j * bs);
-    const int64_t blk = p.block_tables[(int64_t)b * p.max_blocks_per_seq + j];
-    const int64_t page = p.meta_block_tables[(int64_t)b * p.max_meta_pages_per_seq + j / R];
-    const int64_t out = (page * R + j % R) * row;
-    float* mx = static_cast<float*>(scratch(tid, 2 * row * sizeof(float)));
-    float* mn = mx + row;
-    if (p.layout == Layout::NHD) {
-      reduce_rows(p.k_cache, p.dtype, blk * bs * row, valid, row, (int)row, mx, mn);
-    } else {
-      for (int n = 0; n < N; ++n)
-        reduce_rows(p.k_cache, p.dtype, paged_offset(Layout::HND, blk, 0, n, bs, N, D), valid, D, D, mx + n * D, mn + n * D);
-    }
-    store_row(p.max_meta, p.dtype, out, mx, (int)row);
-    store_row(p.min_meta, p.dtype, out, mn, (int)row);
-  });
-
-  // Rows of the last touched page that belong to no existing block are zeroed, as the seed does.
-  for (int b = 0; b < p.num_seqs; ++b) {
-    const int64_t L = blocks_of(b);
-    if (start_of(b) >= L) continue;
-    const int64_t last_page = (L - 1) / R;
-    const int64_t page = p.meta_block_tables[(int64_t)b * p.max_meta_pages_per_seq + last_page];
-    const int64_t first_row = L - last_page * R;
-    const size_t bytes = (size_t)((R - first_row) * row) * es;
-    const int64_t off = (page * R + first_row) * row * (int64_t)es;
-    std::fill_n(static_cast<char*>(p.max_meta) + off, bytes, 0);
-    std::fill_n(static_cast<char*>(p.min_meta) + off, bytes, 0);
-  }
-  return Status::Ok();
+  return dtype_size(p.dtype) == 2 ? run<2>(p) : run<4>(p);
 }
 
 }  // namespace select_attn::cpu::SA_ISA

@@ -1,8 +1,452 @@
-// quest_select on cpu (placeholder until the kernel lands: reports unsupported, never computes).
+// quest_select on cpu (SPEC section 2): scores every real block of every (sequence, head) in one pass
+// over the metadata, then picks forced blocks plus the top scores with a bounded heap, written in
+// ascending id order with -1 padding. Compiled once per ISA (see isa.h).
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
 #include "isa.h"
+#include "simd.h"
+#include "thread_pool.h"
 
 namespace select_attn::cpu::SA_ISA {
-Status quest_select(const QuestSelectParams&) {
-  return Status::unsupported("quest_select (cpu): not implemented yet");
+namespace {
+
+// Per-call memory of the calling OS thread (the pool's scratch(0) is only safe inside parallel_for:
+// two async calls run their setup on different libuv threads concurrently). Kept across calls.
+struct CallBuffer {
+  void* p = nullptr;
+  size_t n = 0;
+  ~CallBuffer() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > n) {
+      std::free(p);
+      n = (bytes + 4095) / 4096 * 4096;
+      p = std::aligned_alloc(64, n);
+      if (!p) n = 0;
+    }
+    return p;
+  }
+};
+thread_local CallBuffer call_buffer;
+
+template <DType MT> inline V mload(const void* base, int64_t i) {
+  if (MT == DType::f32) return vload(static_cast<const float*>(base) + i);
+  return vload(static_cast<const uint16_t*>(base) + i, MT);
 }
+template <DType MT> inline V mload_n(const void* base, int64_t i, int n) {
+  if (MT == DType::f32) return vload_n(static_cast<const float*>(base) + i, n);
+  return vload_n(static_cast<const uint16_t*>(base) + i, MT, n);
+}
+
+// Score term: max(q M, q m) = q * (q < 0 ? m : M), since maxMeta >= minMeta (quest_metadata and
+// the kv_cache append keep it so). Picking the element by the sign of q before the multiply needs
+// one widening and one FMA per channel instead of two of each. `Neg` is the per-chunk sign of q.
+#if defined(__AVX512F__)
+using Neg = __mmask16;  // bit i: q[d + i] has its sign bit set (precomputed per query row)
+inline Neg neg_of(const float*, const uint16_t* qk, int d) { return (Neg)qk[d / W]; }
+inline V vblend(Neg k, V a, V b) { return {_mm512_mask_blend_ps(k, a.v, b.v)}; }
+template <DType MT> inline V widen16(__m256i x) {
+  if (MT == DType::f16) return {_mm512_cvtph_ps(x)};
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(x), 16))};
+}
+// The W elements at i of (k ? m : M): 16-bit elements are chosen before widening.
+template <DType MT> inline V msel(const void* M, const void* m, int64_t i, Neg k) {
+  if (MT == DType::f32)
+    return {_mm512_mask_blend_ps(k, _mm512_loadu_ps(static_cast<const float*>(M) + i), _mm512_loadu_ps(static_cast<const float*>(m) + i))};
+  const __m256i x = _mm256_loadu_si256((const __m256i*)(static_cast<const uint16_t*>(M) + i));
+  const __m256i y = _mm256_loadu_si256((const __m256i*)(static_cast<const uint16_t*>(m) + i));
+  return widen16<MT>(_mm256_mask_blend_epi16(k, x, y));
+}
+template <DType MT> inline V msel_n(const void* M, const void* m, int64_t i, Neg k, int n) {
+  const __mmask16 live = (__mmask16)((1u << n) - 1);
+  if (MT == DType::f32)
+    return {_mm512_mask_blend_ps(k, _mm512_maskz_loadu_ps(live, static_cast<const float*>(M) + i),
+                                 _mm512_maskz_loadu_ps(live, static_cast<const float*>(m) + i))};
+  const __m256i x = _mm256_maskz_loadu_epi16(live, static_cast<const uint16_t*>(M) + i);
+  const __m256i y = _mm256_maskz_loadu_epi16(live, static_cast<const uint16_t*>(m) + i);
+  return widen16<MT>(_mm256_mask_blend_epi16(k, x, y));
+}
+// out[0..3] = horizontal sums of a, b, c, d (one shuffle tree instead of four).
+inline void hsum4(V a, V b, V c, V d, float* out) {
+  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a.v, b.v, 0x44), _mm512_shuffle_f32x4(a.v, b.v, 0xEE));
+  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c.v, d.v, 0x44), _mm512_shuffle_f32x4(c.v, d.v, 0xEE));
+  __m512 x = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+  x = _mm512_add_ps(x, _mm512_permute_ps(x, 0x4E));
+  x = _mm512_add_ps(x, _mm512_permute_ps(x, 0xB1));
+  const __m512 r = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), x);
+  _mm_storeu_ps(out, _mm512_castps512_ps128(r));
+}
+#else
+using Neg = V;  // the q chunk itself: its sign bits choose
+inline Neg neg_of(const float* q, const uint16_t*, int d) { return vload(q + d); }
+#if defined(__AVX2__)
+inline V vblend(Neg k, V a, V b) { return {_mm256_blendv_ps(a.v, b.v, k.v)}; }
+#else
+inline V vblend(Neg k, V a, V b) {
+  V r;
+  for (int i = 0; i < W; ++i) r.v[i] = std::signbit(k.v[i]) ? b.v[i] : a.v[i];
+  return r;
+}
+#endif
+template <DType MT> inline V msel(const void* M, const void* m, int64_t i, Neg k) {
+  return vblend(k, mload<MT>(M, i), mload<MT>(m, i));
+}
+template <DType MT> inline V msel_n(const void* M, const void* m, int64_t i, Neg k, int n) {
+  return vblend(k, mload_n<MT>(M, i, n), mload_n<MT>(m, i, n));
+}
+inline void hsum4(V a, V b, V c, V d, float* out) {
+  out[0] = vsum(a); out[1] = vsum(b); out[2] = vsum(c); out[3] = vsum(d);
+}
+#endif
+
+template <int NQ> inline void hsum_n(const V* acc, float* out) {
+  int i = 0;
+  for (; i + 4 <= NQ; i += 4) hsum4(acc[i], acc[i + 1], acc[i + 2], acc[i + 3], out + i);
+  for (; i < NQ; ++i) out[i] = vsum(acc[i]);
+}
+
+// Scores of NQ query rows (q: [NQ][Dp] f32, zero beyond D; qk: [NQ][Dp / 16] sign masks) against
+// metadata rows at element offsets off + i * stride (mean: NQ KV heads of one block row, stride D).
+template <DType MT, int NQ>
+inline void score_heads(const void* M, const void* m, int64_t off, int64_t stride, const float* q, const uint16_t* qk,
+                        int D, int Dp, float* out) {
+  V acc[NQ];
+  for (int i = 0; i < NQ; ++i) acc[i] = vzero();
+  int d = 0;
+  for (; d + W <= D; d += W)
+    for (int i = 0; i < NQ; ++i) {
+      const float* qi = q + (int64_t)i * Dp;
+      acc[i] = vfma(vload(qi + d), msel<MT>(M, m, off + i * stride + d, neg_of(qi, qk + i * (Dp / 16), d)), acc[i]);
+    }
+  if (d < D)
+    for (int i = 0; i < NQ; ++i) {
+      const float* qi = q + (int64_t)i * Dp;
+      acc[i] = vfma(vload(qi + d), msel_n<MT>(M, m, off + i * stride + d, neg_of(qi, qk + i * (Dp / 16), d), D - d), acc[i]);
+    }
+  hsum_n<NQ>(acc, out);
+}
+
+// perHead: NQ query rows against the same metadata row (offset off): widened once, chosen per query.
+template <DType MT, int NQ>
+inline void score_shared(const void* M, const void* m, int64_t off, const float* q, const uint16_t* qk, int D, int Dp,
+                         float* out) {
+  V acc[NQ];
+  for (int i = 0; i < NQ; ++i) acc[i] = vzero();
+  int d = 0;
+  for (; d + W <= D; d += W) {
+    const V x = mload<MT>(M, off + d), y = mload<MT>(m, off + d);
+    for (int i = 0; i < NQ; ++i) {
+      const float* qi = q + (int64_t)i * Dp;
+      acc[i] = vfma(vload(qi + d), vblend(neg_of(qi, qk + i * (Dp / 16), d), x, y), acc[i]);
+    }
+  }
+  if (d < D) {
+    const V x = mload_n<MT>(M, off + d, D - d), y = mload_n<MT>(m, off + d, D - d);
+    for (int i = 0; i < NQ; ++i) {
+      const float* qi = q + (int64_t)i * Dp;
+      acc[i] = vfma(vload(qi + d), vblend(neg_of(qi, qk + i * (Dp / 16), d), x, y), acc[i]);
+    }
+  }
+  hsum_n<NQ>(acc, out);
+}
+
+// Total order on f32 scores as unsigned integers (-0 is folded into +0 first; NaNs sort beyond
+// +-inf, so odd inputs still give a deterministic answer).
+inline uint32_t ord_score(float s) {
+  s = s + 0.0f;
+  uint32_t u;
+  std::memcpy(&u, &s, 4);
+  return u ^ ((u >> 31) ? 0xffffffffu : 0x80000000u);
+}
+
+inline void sift_down(uint64_t* h, int64_t n, int64_t i) {  // min-heap
+  const uint64_t x = h[i];
+  for (;;) {
+    int64_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && h[c + 1] < h[c]) ++c;
+    if (h[c] >= x) break;
+    h[i] = h[c];
+    i = c;
+  }
+  h[i] = x;
+}
+
+inline void mark_range(uint64_t* bits, int64_t lo, int64_t hi) {
+  for (int64_t j = lo; j < hi; ++j) bits[j >> 6] |= uint64_t(1) << (j & 63);
+}
+
+inline char* put(char* o, const char* s) {
+  while (*s) *o++ = *s++;
+  return o;
+}
+inline char* put(char* o, int64_t v) {
+  char t[24];
+  int n = 0;
+  uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+  do { t[n++] = (char)('0' + u % 10); u /= 10; } while (u);
+  if (v < 0) *o++ = '-';
+  while (n) *o++ = t[--n];
+  return o;
+}
+
+struct Shape {
+  int B, H, N, D, G, rows, bs, R, k;
+  bool per_head;
+};
+
+// The sequence b with prefix[b] <= task < prefix[b + 1] among [lo, hi).
+inline int find_seq(const int64_t* prefix, int lo, int hi, int64_t task) {
+  while (hi - lo > 1) {
+    int mid = (lo + hi) / 2;
+    (prefix[mid] <= task ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+// f32 query rows for sequence b: q [rows][Dp] (zero beyond D) and sign masks qk [rows][Dp / 16].
+// mean: q̄ = (sum of the G heads, in head order) / G, in f32.
+inline void build_queries(const QuestSelectParams& p, const Shape& s, int b, int Dp, float* q, uint16_t* qk, float* tmp) {
+  const int64_t qoff = (int64_t)b * s.H * s.D;
+  for (int r = 0; r < s.rows; ++r) {
+    float* qr = q + (int64_t)r * Dp;
+    if (s.per_head) {
+      widen(qr, p.query, p.query_dtype, qoff + (int64_t)r * s.D, s.D);
+    } else {
+      widen(qr, p.query, p.query_dtype, qoff + (int64_t)r * s.G * s.D, s.D);
+      for (int g = 1; g < s.G; ++g) {
+        widen(tmp, p.query, p.query_dtype, qoff + ((int64_t)r * s.G + g) * s.D, s.D);
+        for (int d = 0; d < s.D; ++d) qr[d] += tmp[d];
+      }
+      const float G = (float)s.G;
+      for (int d = 0; d < s.D; ++d) qr[d] = qr[d] / G;
+    }
+    for (int d = s.D; d < Dp; ++d) qr[d] = 0.0f;
+    for (int c = 0; c < Dp / 16; ++c) {
+      unsigned k = 0;
+      for (int i = 0; i < 16; ++i) k |= (unsigned)std::signbit(qr[c * 16 + i]) << i;
+      qk[(int64_t)r * (Dp / 16) + c] = (uint16_t)k;
+    }
+  }
+}
+
+inline void prefetch_lines(const char* p, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
+// Scores of rows [j0, j1) of sequence b for every query row into sc[row * L + j]. While row j is
+// scored, row j + kAhead is prefetched (a sequence's rows are scattered over pages, where the
+// hardware prefetchers restart).
+constexpr int kAhead = 2;
+template <DType MT>
+inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int64_t j0, int64_t j1, int64_t L,
+                         const float* q, const uint16_t* qk, int Dp, float* sc) {
+  const int64_t rowel = (int64_t)s.N * s.D;
+  const int64_t es = (int64_t)dtype_size(MT);
+  const int32_t* mbt = p.meta_block_tables + (int64_t)b * p.max_meta_pages_per_seq;
+  auto row_base = [&](int64_t j) { return ((int64_t)mbt[j / s.R] * s.R + j % s.R) * rowel; };
+  const char* Mb = static_cast<const char*>(p.max_meta);
+  const char* mb = static_cast<const char*>(p.min_meta);
+  for (int64_t j = j0; j < j0 + kAhead && j < j1; ++j) {
+    prefetch_lines(Mb + row_base(j) * es, rowel * es);
+    prefetch_lines(mb + row_base(j) * es, rowel * es);
+  }
+  for (int64_t j = j0; j < j1; ++j) {
+    const int64_t base = row_base(j);
+    const int64_t ahead = j + kAhead < j1 ? row_base(j + kAhead) * es : -1;
+    if (ahead >= 0) {
+      prefetch_lines(Mb + ahead, rowel * es);
+      prefetch_lines(mb + ahead, rowel * es);
+    }
+    if (!s.per_head) {
+      int n = 0;
+      for (; n + 4 <= s.N; n += 4) {
+        float out[4];
+        score_heads<MT, 4>(p.max_meta, p.min_meta, base + (int64_t)n * s.D, s.D, q + (int64_t)n * Dp, qk + (int64_t)n * (Dp / 16), s.D, Dp, out);
+        for (int i = 0; i < 4; ++i) sc[(int64_t)(n + i) * L + j] = out[i];
+      }
+      for (; n < s.N; ++n) {
+        float out[1];
+        score_heads<MT, 1>(p.max_meta, p.min_meta, base + (int64_t)n * s.D, s.D, q + (int64_t)n * Dp, qk + (int64_t)n * (Dp / 16), s.D, Dp, out);
+        sc[(int64_t)n * L + j] = out[0];
+      }
+      continue;
+    }
+    for (int n = 0; n < s.N; ++n) {
+      const int64_t off = base + (int64_t)n * s.D;
+      for (int g = 0; g < s.G;) {
+        const int h = n * s.G + g, left = s.G - g;
+        const int nq = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const float* qh = q + (int64_t)h * Dp;
+        const uint16_t* kh = qk + (int64_t)h * (Dp / 16);
+        float out[8];
+        switch (nq) {
+          case 8: score_shared<MT, 8>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+          case 4: score_shared<MT, 4>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+          case 2: score_shared<MT, 2>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+          default: score_heads<MT, 1>(p.max_meta, p.min_meta, off, 0, qh, kh, s.D, Dp, out); break;
+        }
+        for (int i = 0; i < nq; ++i) sc[(int64_t)(h + i) * L + j] = out[i];
+        g += nq;
+      }
+    }
+  }
+}
+
+// Selection for one (sequence, output row): forced blocks (stale/window suffix newest first, then
+// sinks from 0) plus the best-scoring remaining blocks; ascending ids, -1 padding.
+inline void select_row(const QuestSelectParams& p, const Shape& s, int b, int row, int64_t L, const float* sc,
+                       uint64_t* work) {
+  int32_t* out = p.selected + ((int64_t)b * s.rows + row) * s.k;
+  const int64_t kk = L < s.k ? L : s.k;
+  if (p.maybe_num_selected) p.maybe_num_selected[(int64_t)b * s.rows + row] = (int32_t)kk;
+  if (kk == 0) {
+    for (int i = 0; i < s.k; ++i) out[i] = -1;
+    return;
+  }
+  const int64_t len = p.seq_lens[b];
+  const int64_t mru = len - p.tokens_since_update[b];
+  int64_t fs = mru / s.bs;                                   // first stale block
+  if (L - p.window_blocks < fs) fs = L - p.window_blocks;    // window
+  if (fs < 0) fs = 0;
+  const int64_t S = L - fs;                                  // forced suffix [fs, L)
+  const int64_t se = p.sink_blocks < L ? p.sink_blocks : L;
+  const int64_t Sx = se < fs ? se : fs;                      // sinks outside the suffix [0, Sx)
+  const int64_t words = (L + 63) / 64;
+  uint64_t* bits = work;
+  uint64_t* heap = work + words;
+  std::memset(bits, 0, sizeof(uint64_t) * words);
+  if (S + Sx >= kk) {
+    const int64_t a = kk < S ? kk : S;
+    mark_range(bits, L - a, L);
+    mark_range(bits, 0, kk - a);
+  } else {
+    mark_range(bits, fs, L);
+    mark_range(bits, 0, Sx);
+    const int64_t m = kk - S - Sx, lo = Sx, hi = fs;
+    if (m == hi - lo) {
+      mark_range(bits, lo, hi);
+    } else {
+      // Keys: score order in the high half, ~id in the low half (ties go to the smaller id).
+      int64_t n = 0;
+      for (int64_t j = lo; j < lo + m; ++j) heap[n++] = ((uint64_t)ord_score(sc[j]) << 32) | (uint32_t)~(uint32_t)j;
+      for (int64_t i = m / 2 - 1; i >= 0; --i) sift_down(heap, m, i);
+      for (int64_t j = lo + m; j < hi; ++j) {
+        const uint64_t key = ((uint64_t)ord_score(sc[j]) << 32) | (uint32_t)~(uint32_t)j;
+        if (key > heap[0]) {
+          heap[0] = key;
+          sift_down(heap, m, 0);
+        }
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        const int64_t j = (uint32_t)~(uint32_t)heap[i];
+        bits[j >> 6] |= uint64_t(1) << (j & 63);
+      }
+    }
+  }
+  int64_t c = 0;
+  for (int64_t w = 0; w < words; ++w) {
+    uint64_t x = bits[w];
+    while (x) {
+      out[c++] = (int32_t)(w * 64 + __builtin_ctzll(x));
+      x &= x - 1;
+    }
+  }
+  for (int64_t i = c; i < s.k; ++i) out[i] = -1;
+}
+
+template <DType MT>
+Status run(const QuestSelectParams& p) {
+  Shape s;
+  s.B = p.num_seqs; s.H = p.num_qo_heads; s.N = p.num_kv_heads; s.D = p.head_dim;
+  s.G = s.H / s.N; s.per_head = p.group_reduce == GroupReduce::per_head; s.rows = s.per_head ? s.H : s.N;
+  s.bs = p.block_size; s.R = p.meta_rows; s.k = p.k;
+  const int B = s.B, T = num_threads();
+  if (B == 0) return Status::Ok();
+
+  // Blocks per scoring task: about 64 KiB of metadata (max + min rows of all heads).
+  const int64_t row_bytes = 2 * (int64_t)s.N * s.D * (int64_t)dtype_size(MT);
+  const int64_t per_task = row_bytes >= (64 << 10) ? 1 : (64 << 10) / row_bytes;
+  // Scores of a wave of sequences are kept (rows x blocks f32); waves bound that buffer.
+  const int64_t cap = int64_t(1) << 21;
+  int64_t max_wave = 0, max_L = 0, acc = 0;
+  for (int b = 0; b < B; ++b) {  // the same waves as the loop below: [b0, b1) grows while it fits
+    const int64_t L = ((int64_t)p.seq_lens[b] + s.bs - 1) / s.bs, n = (int64_t)s.rows * L;
+    if (L > max_L) max_L = L;
+    acc = (acc + n > cap) ? n : acc + n;
+    if (acc > max_wave) max_wave = acc;
+  }
+  const size_t head_bytes = sizeof(int64_t) * (2 * ((size_t)B + 1) + (size_t)T);
+  char* buf = static_cast<char*>(call_buffer.get(head_bytes + sizeof(float) * (size_t)max_wave + 64));
+  if (!buf) return Status::oom("quest_select (cpu): cannot allocate the score buffer");
+  int64_t* score_at = reinterpret_cast<int64_t*>(buf);   // [B + 1] score offsets (rows * L prefix)
+  int64_t* task_at = score_at + B + 1;                     // [B + 1] scoring-task prefix
+  int64_t* cached_b = task_at + B + 1;                     // [T] sequence whose queries a thread holds
+  float* scores = reinterpret_cast<float*>(buf + (head_bytes + 63) / 64 * 64);
+  score_at[0] = task_at[0] = 0;
+  for (int b = 0; b < B; ++b) {
+    const int64_t L = ((int64_t)p.seq_lens[b] + s.bs - 1) / s.bs;
+    score_at[b + 1] = score_at[b] + (int64_t)s.rows * L;
+    task_at[b + 1] = task_at[b] + (L + per_task - 1) / per_task;
+  }
+  // Per-thread memory: the query rows of one sequence, then the selection bitmap and heap.
+  const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
+  const size_t q_bytes = ((size_t)(s.rows + 1) * Dp * sizeof(float) + (size_t)s.rows * (Dp / 16) * sizeof(uint16_t) + 63) / 64 * 64;
+  const size_t private_bytes = q_bytes + sizeof(uint64_t) * (size_t)(2 * max_L + 64);
+
+  for (int b0 = 0; b0 < B;) {
+    int b1 = b0 + 1;
+    while (b1 < B && score_at[b1 + 1] - score_at[b0] <= cap) ++b1;  // at least one sequence
+    for (int t = 0; t < T; ++t) cached_b[t] = -1;
+    parallel_for(task_at[b1] - task_at[b0], [&](int64_t task, int tid) {
+      char* mem = static_cast<char*>(scratch(tid, private_bytes));
+      float* q = reinterpret_cast<float*>(mem);                        // [rows][Dp]
+      float* tmp = q + (int64_t)s.rows * Dp;                            // [Dp]
+      uint16_t* qk = reinterpret_cast<uint16_t*>(tmp + Dp);            // [rows][Dp / 16]
+      const int64_t gt = task + task_at[b0];
+      const int b = find_seq(task_at, b0, b1, gt);
+      if (cached_b[tid] != b) {
+        build_queries(p, s, b, Dp, q, qk, tmp);
+        cached_b[tid] = b;
+      }
+      const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
+      const int64_t j0 = (gt - task_at[b]) * per_task, j1 = j0 + per_task < L ? j0 + per_task : L;
+      score_blocks<MT>(p, s, b, j0, j1, L, q, qk, Dp, scores + (score_at[b] - score_at[b0]));
+    });
+    parallel_for((int64_t)(b1 - b0) * s.rows, [&](int64_t task, int tid) {
+      char* mem = static_cast<char*>(scratch(tid, private_bytes));
+      uint64_t* work = reinterpret_cast<uint64_t*>(mem + q_bytes);
+      const int b = b0 + (int)(task / s.rows), row = (int)(task % s.rows);
+      const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
+      select_row(p, s, b, row, L, scores + (score_at[b] - score_at[b0]) + (int64_t)row * L, work);
+    });
+    b0 = b1;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status quest_select(const QuestSelectParams& p) {
+  // t outside [0, seqLens[b]] has no meaning; rejected before anything is written. (The message is
+  // formatted by hand: inline std helpers compiled per ISA could be shared by the linker.)
+  for (int b = 0; b < p.num_seqs; ++b) {
+    const int32_t t = p.tokens_since_update[b], len = p.seq_lens[b];
+    if (len < 0 || t < 0 || t > len) {
+      char msg[192];
+      char* e = put(msg, "quest_select (cpu): tokensSinceMetadataUpdate[");
+      e = put(put(put(e, (int64_t)b), "] = "), (int64_t)t);
+      e = put(put(put(e, " is outside [0, seqLens["), (int64_t)b), "] = ");
+      e = put(put(e, (int64_t)len), "]");
+      return Status::invalid(std::string(msg, e));
+    }
+  }
+  switch (p.meta_dtype) {
+    case DType::f32: return run<DType::f32>(p);
+    case DType::f16: return run<DType::f16>(p);
+    default: return run<DType::bf16>(p);
+  }
+}
+
 }  // namespace select_attn::cpu::SA_ISA

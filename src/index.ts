@@ -5,4 +5,5 @@ export * from './tensor.js';
 export * from './backends.js';
 export type { CallOptions } from './validate.js';
 export * from './ops/quest_metadata.js';
+export * from './ops/quest_select.js';
 export * from './ascend_sim.js';

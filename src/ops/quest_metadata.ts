@@ -1,5 +1,6 @@
 // quest_metadata (SPEC section 1): per-block key max/min from a paged K cache, written in place.
 import type { Tensor } from '../backends.js';
+import { rangeError, typeError } from '../errors.js';
 import { type CallOptions, Checker } from '../validate.js';
 import { callAsync, callSync, callTimed } from './common.js';
 
@@ -26,12 +27,12 @@ export interface QuestMetadataArgs {
 
 function prepare(a: QuestMetadataArgs, opts?: CallOptions): { ch: Checker; scalars: Record<string, unknown> } {
   const ch = new Checker('quest_metadata', (a ?? {}) as unknown as Record<string, unknown>, opts);
-  if (typeof a !== 'object' || a === null) throw ch.fail('arguments must be an object');
+  if (typeof a !== 'object' || a === null) throw typeError(ch.ctx, 'arguments', 'an object', a === null ? 'null' : typeof a);
   const layout = ch.oneOf('layout', a.layout ?? 'NHD', ['NHD', 'HND'] as const);
   const k = ch.tensor('kCache', a.kCache, { dtypes: ['f32', 'f16', 'bf16'], rank: 4 })!;
   const [numBlocks, d1, d2, D] = k.shape;
   const [bs, N] = layout === 'NHD' ? [d1, d2] : [d2, d1];
-  if (bs < 1 || N < 1 || D < 1) ch.fail(`kCache shape [${k.shape}] has an empty blockSize, head or channel dimension`);
+  if (bs < 1 || N < 1 || D < 1) throw rangeError(ch.ctx, 'kCache.shape', `non-zero blockSize, head and channel dimensions (${layout})`, `[${k.shape}]`);
   const bt = ch.tensor('blockTables', a.blockTables, { dtypes: ['i32'], rank: 2 })!;
   const B = bt.shape[0];
   const MKBPR = bt.shape[1];
@@ -40,7 +41,7 @@ function prepare(a: QuestMetadataArgs, opts?: CallOptions): { ch: Checker; scala
   const MMBPR = mbt.shape[1];
   const mx = ch.output('maxMeta', a.maxMeta, { dtypes: [k.dtype], rank: 4, shape: [undefined, undefined, N, D] })!;
   const [numMetaPages, metaRows] = mx.shape;
-  if (metaRows < 1) throw ch.fail('maxMeta has zero metaRows');
+  if (metaRows < 1) throw rangeError(ch.ctx, 'maxMeta.shape[1]', 'metaRows >= 1', `${metaRows} (shape [${mx.shape}])`);
   ch.output('minMeta', a.minMeta, { dtypes: [k.dtype], rank: 4, shape: mx.shape });
   ch.tensor('startBlocks', a.startBlocks, { dtypes: ['i32'], rank: 1, shape: [B] }, true);
 
@@ -49,7 +50,7 @@ function prepare(a: QuestMetadataArgs, opts?: CallOptions): { ch: Checker; scala
     ch.seqLens('seqLens', 'metaBlockTables', MMBPR, bs * metaRows);
     const start = ch.ints('startBlocks');
     start?.forEach((s, b) => {
-      if (s < 0) throw ch.fail(`startBlocks[${b}] = ${s} is negative`);
+      if (s < 0) throw rangeError(ch.ctx, `startBlocks[${b}]`, 'a non-negative block index', String(s));
     });
     ch.tableIds('blockTables', MKBPR, (b) => Math.ceil(lens[b] / bs), numBlocks);
     ch.tableIds('metaBlockTables', MMBPR, (b) => Math.ceil(lens[b] / (bs * metaRows)), numMetaPages);
