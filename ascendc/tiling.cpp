@@ -23,13 +23,13 @@ Status float_dtype(DType t, const char* fam, const char* arg) {
 
 // ------------------------------------------------------------------------------ quest_metadata
 uint32_t ub_bytes(const QuestMetadataTiling& t, DType dtype) {
-  const uint32_t es = esize(dtype), ct = dtype == DType::f16 ? 2 : 4, CS = t.chunkStride, TT = t.tileTokens;
-  uint32_t b = 2 * ub_round((uint64_t)TT * CS * es);                 // inQ (double-buffered K tiles)
-  if (dtype == DType::bf16) b += ub_round((uint64_t)TT * CS * 4);     // work: tile widened to f32
-  b += ub_round((uint64_t)std::max<uint32_t>(1, TT / 2) * CS * ct);   // half: max-tree scratch
-  if (dtype == DType::bf16) b += ub_round((uint64_t)2 * CS * 4);      // accF: f32 max/min
-  b += 2 * ub_round((uint64_t)2 * CS * es);                           // outQ: [max | min] rows
-  b += ub_round((uint64_t)t.zeroElems * es);                          // zero row source
+  const uint32_t es = esize(dtype), CS = t.chunkStride, TT = t.tileTokens;
+  uint32_t b = 2 * ub_round((uint64_t)TT * CS * es);                    // inQ (double-buffered K tiles)
+  b += 2 * ub_round((uint64_t)std::max<uint32_t>(TT, 2) * CS * es);     // tmpA, tmpB: order-key scratch
+  b += ub_round((uint64_t)std::max<uint32_t>(1, TT / 2) * CS * es);     // half: max-tree scratch
+  b += 2 * ub_round((uint64_t)2 * CS * es);                             // outQ: [max | min] rows
+  b += ub_round((uint64_t)t.zeroElems * es);                            // zero row source
+  b += 256;                                                             // magnitude-mask pattern
   return b;
 }
 
@@ -176,12 +176,13 @@ Status tile_cache_write(const CacheWriteParams& p, int block_dim, CacheWriteTili
 }
 
 uint32_t ub_bytes(const MetadataAppendTiling& t, DType dtype) {
-  const uint32_t es = esize(dtype), ct = dtype == DType::f16 ? 2 : 4, CS = t.chunkStride;
-  uint32_t b = 2 * ub_round((uint64_t)CS * es);          // inQ: key chunks
-  b += ub_round((uint64_t)2 * CS * es);                  // rowQ: the row's current max/min
-  b += ub_round((uint64_t)2 * CS * ct);                  // acc
-  if (dtype == DType::bf16) b += ub_round((uint64_t)CS * 4);  // work: key chunk widened
-  b += ub_round((uint64_t)2 * CS * es);                  // outQ
+  const uint32_t es = esize(dtype), CS = t.chunkStride;
+  uint32_t b = 2 * ub_round((uint64_t)CS * es);  // inQ: key chunks
+  b += ub_round((uint64_t)2 * CS * es);          // rowQ: the row's current max/min
+  b += ub_round((uint64_t)2 * CS * es);          // acc: order keys of max/min
+  b += 2 * ub_round((uint64_t)CS * es);          // tmpA, tmpB: order-key scratch
+  b += ub_round((uint64_t)2 * CS * es);          // outQ
+  b += 256;                                      // magnitude-mask pattern
   return b;
 }
 

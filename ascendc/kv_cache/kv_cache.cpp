@@ -74,8 +74,10 @@ class KernelCacheWrite {
 
 template <typename T>
 class KernelMetadataAppend {
-  static constexpr bool kWiden = sizeof(T) == 2 && !IsSame<T, half>::value;  // bfloat16_t
-  using CT = typename Cond<sizeof(T) == 2 && !kWiden, half, float>::type;
+  // Max/min on integer order keys (FlipNegatives): exact for every dtype, -0 below +0.
+  using K = typename Cond<sizeof(T) == 2, int16_t, int32_t>::type;
+  static constexpr K kLowest = sizeof(K) == 2 ? (K)-32768 : (K)(-2147483647 - 1);
+  static constexpr K kHighest = (K) ~kLowest;
 
  public:
   __aicore__ inline void Init(GM_ADDR key, GM_ADDR maxMeta, GM_ADDR minMeta, GM_ADDR metaBlockTables, GM_ADDR seqIdx,
@@ -92,9 +94,12 @@ class KernelMetadataAppend {
     // Order and sizes mirror ub_bytes(MetadataAppendTiling) in tiling.cpp.
     pipe->InitBuffer(inQ_, 2, CS * sizeof(T));
     pipe->InitBuffer(rowQ_, 1, 2 * CS * sizeof(T));
-    pipe->InitBuffer(acc_, 2 * CS * sizeof(CT));
-    if constexpr (kWiden) pipe->InitBuffer(work_, CS * sizeof(float));
+    pipe->InitBuffer(acc_, 2 * CS * sizeof(T));
+    pipe->InitBuffer(tmpA_, CS * sizeof(T));
+    pipe->InitBuffer(tmpB_, CS * sizeof(T));
     pipe->InitBuffer(outQ_, 1, 2 * CS * sizeof(T));
+    pipe->InitBuffer(pattern_, 256);
+    FillMagnitudePattern(pattern_.Get<int16_t>(), sizeof(T));
   }
 
   __aicore__ inline void Process() {
@@ -154,17 +159,20 @@ class KernelMetadataAppend {
     const uint32_t CS = t_.chunkStride, S = RoundUp(cl, 32 / sizeof(T)), ND = t_.numKvHeads * t_.headDim;
     const DataCopyExtParams p(1, cl * sizeof(T), 0, 0, 0);
     const DataCopyPadExtParams<T> pad(true, 0, S - cl, T(0));
-    LocalTensor<CT> acc = acc_.Get<CT>();
-    LocalTensor<CT> accMax = acc, accMin = acc[CS];
-    Duplicate(accMax, CT(NegInf()), (int32_t)S);
-    Duplicate(accMin, CT(PosInf()), (int32_t)S);
+    LocalTensor<K> accMax = acc_.Get<K>(), accMin = accMax[CS];
+    Duplicate(accMax, kLowest, (int32_t)S);
+    Duplicate(accMin, kHighest, (int32_t)S);
     if (reset < 0) {  // start from the row as it is
       LocalTensor<T> r = rowQ_.template AllocTensor<T>();
       DataCopyPad(r, maxGm_[row + c0], p, pad);
       DataCopyPad(r[CS], minGm_[row + c0], p, pad);
       rowQ_.EnQue(r);
       r = rowQ_.template DeQue<T>();
-      Fold(accMax, accMin, r, r[CS], cl);
+      LocalTensor<K> rk = r.template ReinterpretCast<K>();
+      Fold(rk, cl);
+      Max(accMax, accMax, rk, (int32_t)cl);
+      Fold(rk[CS], cl);
+      Min(accMin, accMin, rk[CS], (int32_t)cl);
       rowQ_.FreeTensor(r);
     }
     for (uint32_t u = tok; u < t_.numTokens; ++u) {
@@ -174,17 +182,18 @@ class KernelMetadataAppend {
       DataCopyPad(x, keyGm_[(uint64_t)u * ND + c0], p, pad);
       inQ_.EnQue(x);
       x = inQ_.template DeQue<T>();
-      Fold(accMax, accMin, x, x, cl);
+      LocalTensor<K> xk = x.template ReinterpretCast<K>();
+      Fold(xk, cl);
+      Max(accMax, accMax, xk, (int32_t)cl);
+      Min(accMin, accMin, xk, (int32_t)cl);
       inQ_.FreeTensor(x);
     }
     LocalTensor<T> out = outQ_.template AllocTensor<T>();
-    if constexpr (kWiden) {  // exact: every value came from bf16
-      Cast(out, accMax, RoundMode::CAST_RINT, cl);
-      Cast(out[CS], accMin, RoundMode::CAST_RINT, cl);
-    } else {
-      DataCopy(out, accMax.template ReinterpretCast<T>(), S);
-      DataCopy(out[CS], accMin.template ReinterpretCast<T>(), S);
-    }
+    LocalTensor<K> ok = out.template ReinterpretCast<K>();
+    DataCopy(ok, accMax, S);
+    DataCopy(ok[CS], accMin, S);
+    Fold(ok, cl);  // keys back to float bits
+    Fold(ok[CS], cl);
     outQ_.EnQue(out);
     out = outQ_.template DeQue<T>();
     DataCopyPad(maxGm_[row + c0], out, p);
@@ -192,18 +201,9 @@ class KernelMetadataAppend {
     outQ_.FreeTensor(out);
   }
 
-  __aicore__ inline void Fold(LocalTensor<CT>& accMax, LocalTensor<CT>& accMin, const LocalTensor<T>& mx,
-                              const LocalTensor<T>& mn, uint32_t cl) {
-    if constexpr (kWiden) {
-      LocalTensor<float> w = work_.Get<float>();
-      Cast(w, mx, RoundMode::CAST_NONE, cl);
-      Max(accMax, accMax, w, (int32_t)cl);
-      Cast(w, mn, RoundMode::CAST_NONE, cl);
-      Min(accMin, accMin, w, (int32_t)cl);
-    } else {
-      Max(accMax, accMax, mx.template ReinterpretCast<CT>(), (int32_t)cl);
-      Min(accMin, accMin, mn.template ReinterpretCast<CT>(), (int32_t)cl);
-    }
+  // Float bits <-> order keys, in place on n elements.
+  __aicore__ inline void Fold(const LocalTensor<K>& v, uint32_t n) {
+    FlipNegatives(v, tmpA_.Get<K>(), tmpB_.Get<K>(), pattern_.Get<int16_t>(), n);
   }
 
   MetadataAppendTiling t_;
@@ -213,7 +213,7 @@ class KernelMetadataAppend {
   TQue<TPosition::VECIN, 2> inQ_;
   TQue<TPosition::VECIN, 1> rowQ_;
   TQue<TPosition::VECOUT, 1> outQ_;
-  TBuf<TPosition::VECCALC> acc_, work_;
+  TBuf<TPosition::VECCALC> acc_, tmpA_, tmpB_, pattern_;
 };
 
 template <typename T>

@@ -8,12 +8,13 @@ namespace sa_kernels {
 
 using select_attn::ascendc::QuestMetadataTiling;
 
-// T: kCache/metadata dtype. Max/min are exact: f16 and f32 reduce in their own dtype, bf16 (no vector
-// max on Atlas A2) widens to f32 and narrows back exactly.
+// T: kCache/metadata dtype. Max and min run on integer order keys (see FlipNegatives): exact for every
+// dtype, -0 below +0 as the contract orders them, and no bf16 widening (Atlas A2 has no bf16 max).
 template <typename T>
 class KernelQuestMetadata {
-  static constexpr bool kWiden = sizeof(T) == 2 && !IsSame<T, half>::value;  // bfloat16_t
-  using CT = typename Cond<sizeof(T) == 2 && !kWiden, half, float>::type;
+  using K = typename Cond<sizeof(T) == 2, int16_t, int32_t>::type;
+  static constexpr K kLowest = sizeof(K) == 2 ? (K)-32768 : (K)(-2147483647 - 1);  // below every key
+  static constexpr K kHighest = (K) ~kLowest;                       // above every key
 
  public:
   __aicore__ inline void Init(GM_ADDR kCache, GM_ADDR blockTables, GM_ADDR seqLens, GM_ADDR metaBlockTables,
@@ -31,16 +32,14 @@ class KernelQuestMetadata {
     const uint32_t CS = t.chunkStride, TT = t.tileTokens;
     // Order and sizes mirror ub_bytes(QuestMetadataTiling) in tiling.cpp.
     pipe->InitBuffer(inQ_, 2, TT * CS * sizeof(T));  // K tiles, double-buffered
-    if constexpr (kWiden) pipe->InitBuffer(work_, TT * CS * sizeof(float));
-    pipe->InitBuffer(half_, (TT / 2 > 0 ? TT / 2 : 1) * CS * sizeof(CT));
-    if constexpr (kWiden) pipe->InitBuffer(accF_, 2 * CS * sizeof(float));
+    pipe->InitBuffer(tmpA_, (TT > 2 ? TT : 2) * CS * sizeof(T));
+    pipe->InitBuffer(tmpB_, (TT > 2 ? TT : 2) * CS * sizeof(T));
+    pipe->InitBuffer(half_, (TT / 2 > 0 ? TT / 2 : 1) * CS * sizeof(T));
     pipe->InitBuffer(outQ_, 2, 2 * CS * sizeof(T));  // [max | min] of one chunk
     pipe->InitBuffer(zero_, t.zeroElems * sizeof(T));
-    if constexpr (sizeof(T) == 2) {
-      Duplicate(zero_.Get<int16_t>(), (int16_t)0, (int32_t)t.zeroElems);  // +0 in f16 and bf16
-    } else {
-      Duplicate(zero_.Get<float>(), 0.0f, (int32_t)t.zeroElems);
-    }
+    pipe->InitBuffer(pattern_, 256);
+    Duplicate(zero_.Get<K>(), (K)0, (int32_t)t.zeroElems);  // +0 in every dtype
+    FillMagnitudePattern(pattern_.Get<int16_t>(), sizeof(T));
     SetFlag<HardEvent::V_MTE3>(EVENT_ID1);
     WaitFlag<HardEvent::V_MTE3>(EVENT_ID1);
   }
@@ -119,16 +118,12 @@ class KernelQuestMetadata {
     const uint32_t CS = t_.chunkStride;
     const uint32_t S = RoundUp(cl, 32 / sizeof(T));  // this chunk's 32-byte row stride
     LocalTensor<T> out = outQ_.template AllocTensor<T>();
-    LocalTensor<CT> accMax, accMin;
-    if constexpr (kWiden) {
-      accMax = accF_.Get<float>();
-      accMin = accMax[CS];
-    } else {
-      accMax = out.template ReinterpretCast<CT>();
-      accMin = accMax[CS];
-    }
-    Duplicate(accMax, CT(NegInf()), (int32_t)cl);
-    Duplicate(accMin, CT(PosInf()), (int32_t)cl);
+    LocalTensor<K> accMax = out.template ReinterpretCast<K>();
+    LocalTensor<K> accMin = accMax[CS];
+    Duplicate(accMax, kLowest, (int32_t)cl);
+    Duplicate(accMin, kHighest, (int32_t)cl);
+    LocalTensor<K> tmpA = tmpA_.Get<K>(), tmpB = tmpB_.Get<K>();
+    LocalTensor<int16_t> pattern = pattern_.Get<int16_t>();
     for (uint32_t t0 = 0; t0 < valid; t0 += t_.tileTokens) {
       const uint32_t tt = Min32(t_.tileTokens, valid - t0);
       LocalTensor<T> x = inQ_.template AllocTensor<T>();
@@ -137,16 +132,11 @@ class KernelQuestMetadata {
                   DataCopyPadExtParams<T>(true, 0, S - cl, T(0)));
       inQ_.EnQue(x);
       x = inQ_.template DeQue<T>();
-      LocalTensor<CT> X;
-      if constexpr (kWiden) {
-        X = work_.Get<float>();
-        Cast(X, x, RoundMode::CAST_NONE, tt * S);
-      } else {
-        X = x.template ReinterpretCast<CT>();
-      }
+      LocalTensor<K> X = x.template ReinterpretCast<K>();
+      FlipNegatives(X, tmpA, tmpB, pattern, tt * S);
       // Pairwise tree over the tile's rows: maxima gather in half_, minima in place in X.
-      LocalTensor<CT> Y = half_.Get<CT>();
-      LocalTensor<CT> maxRow = X;
+      LocalTensor<K> Y = half_.Get<K>();
+      LocalTensor<K> maxRow = X;
       if (tt > 1) {
         uint32_t n = tt;
         uint32_t h = n / 2;
@@ -171,10 +161,8 @@ class KernelQuestMetadata {
       Min(accMin, accMin, X, (int32_t)cl);
       inQ_.FreeTensor(x);
     }
-    if constexpr (kWiden) {  // exact: the values came from bf16
-      Cast(out, accMax, RoundMode::CAST_RINT, cl);
-      Cast(out[CS], accMin, RoundMode::CAST_RINT, cl);
-    }
+    FlipNegatives(accMax, tmpA, tmpB, pattern, cl);  // keys back to float bits
+    FlipNegatives(accMin, tmpA, tmpB, pattern, cl);
     outQ_.EnQue(out);
     out = outQ_.template DeQue<T>();
     const DataCopyExtParams p(1, cl * sizeof(T), 0, 0, 0);
@@ -199,7 +187,7 @@ class KernelQuestMetadata {
   StatusWord status_;
   TQue<TPosition::VECIN, 2> inQ_;
   TQue<TPosition::VECOUT, 2> outQ_;
-  TBuf<TPosition::VECCALC> work_, half_, accF_, zero_;
+  TBuf<TPosition::VECCALC> tmpA_, tmpB_, half_, zero_, pattern_;
 };
 
 template <typename T>

@@ -425,6 +425,37 @@ TEST(cast_rounding_modes) {
   expect_error(bad, "CAST_NONE only");
 }
 
+TEST(shift_and_or_bitwise) {
+  auto r = run([&] {
+    Bufs u;
+    auto a = u.a.Get<int16_t>(), b = u.b.Get<int16_t>(), c = u.c.Get<int16_t>();
+    a.SetValue(0, (int16_t)0xaaaa);  // the documented example: arithmetic shift copies the sign bit
+    for (int i = 1; i < 16; ++i) a.SetValue(i, (int16_t)(i * 1000));
+    ShiftRight(b, a, (int16_t)3, 16);
+    CHECK_EQ((uint16_t)b.GetValue(0), (uint16_t)0xf555);
+    auto ua = a.ReinterpretCast<uint16_t>(), ub = u.d.Get<uint16_t>();
+    ShiftRight(ub, ua, (uint16_t)1, 16);
+    CHECK_EQ(ub.GetValue(0), (uint16_t)0x5555);  // logical for unsigned
+    Duplicate(c, (int16_t)0x0ff0, 16);
+    And(b, a, c, 16);
+    CHECK_EQ((uint16_t)b.GetValue(0), (uint16_t)0x0aa0);
+    Or(b, a, c, 16);
+    CHECK_EQ((uint16_t)b.GetValue(0), (uint16_t)0xaffa);
+    auto w = u.d.Get<int32_t>();
+    w.SetValue(0, -8);
+    for (int i = 1; i < 8; ++i) w.SetValue(i, i);
+    ShiftRight(w, w, 31, 8);
+    CHECK_EQ(w.GetValue(0), -1);
+    CHECK_EQ(w.GetValue(1), 0);
+  });
+  expect_ok(r);
+  expect_error(run([&] {
+    Bufs u;
+    Duplicate(u.a.Get<int16_t>(), (int16_t)1, 16);
+    ShiftRight(u.b.Get<int16_t>(), u.a.Get<int16_t>(), (int16_t)17, 16);
+  }), "shift 17 outside [0, 16]");
+}
+
 // ------------------------------------------------------------------ reductions
 TEST(whole_reduce_sum_is_a_binary_tree) {
   auto r = run([&] {

@@ -50,8 +50,8 @@ struct Arith<int32_t> {
 template <typename T>
 void require_vector_type(const char* call) {
   static_assert(std::is_same<T, float>::value || std::is_same<T, half>::value || std::is_same<T, int32_t>::value ||
-                    std::is_same<T, int16_t>::value,
-                "this twin instruction supports half, float, int16_t and int32_t (bfloat16_t has no vector arithmetic on Atlas A2)");
+                    std::is_same<T, int16_t>::value || std::is_same<T, uint16_t>::value || std::is_same<T, uint32_t>::value,
+                "this twin instruction supports half, float and 16/32-bit integers (bfloat16_t has no vector arithmetic on Atlas A2)");
   (void)call;
 }
 
@@ -470,6 +470,38 @@ SA_TWIN_SCALAR(Muls, mul)
 SA_TWIN_SCALAR(Maxs, max)
 SA_TWIN_SCALAR(Mins, min)
 #undef SA_TWIN_SCALAR
+
+// Bitwise ops: 16-bit integers only on Atlas A2 (reinterpret wider data as int16 pairs).
+template <typename T>
+void And(const LocalTensor<T>& dst, const LocalTensor<T>& src0, const LocalTensor<T>& src1, const int32_t& count) {
+  static_assert(std::is_same<T, int16_t>::value || std::is_same<T, uint16_t>::value, "And: int16_t/uint16_t on Atlas A2");
+  td::binary_count("And", dst, src0, src1, count, [](T a, T b) { return (T)(a & b); });
+}
+template <typename T, bool isSetMask = true>
+void And(const LocalTensor<T>& dst, const LocalTensor<T>& src0, const LocalTensor<T>& src1, uint64_t mask, int32_t repeatTime,
+         const BinaryRepeatParams& p) {
+  static_assert(std::is_same<T, int16_t>::value || std::is_same<T, uint16_t>::value, "And: int16_t/uint16_t on Atlas A2");
+  td::binary_repeat("And", dst, src0, src1, td::mask_cont<T>("And", mask), repeatTime, p, [](T a, T b) { return (T)(a & b); });
+}
+template <typename T>
+void Or(const LocalTensor<T>& dst, const LocalTensor<T>& src0, const LocalTensor<T>& src1, const int32_t& count) {
+  static_assert(std::is_same<T, int16_t>::value || std::is_same<T, uint16_t>::value, "Or: int16_t/uint16_t on Atlas A2");
+  td::binary_count("Or", dst, src0, src1, count, [](T a, T b) { return (T)(a | b); });
+}
+// Right shift by a scalar: arithmetic for signed types, logical for unsigned (documented).
+template <typename T>
+void ShiftRight(const LocalTensor<T>& dst, const LocalTensor<T>& src, const T& scalarValue, const int32_t& count) {
+  static_assert(std::is_same<T, int16_t>::value || std::is_same<T, uint16_t>::value || std::is_same<T, int32_t>::value ||
+                    std::is_same<T, uint32_t>::value,
+                "ShiftRight: int16_t/uint16_t/int32_t/uint32_t");
+  if ((int64_t)scalarValue < 0 || (int64_t)scalarValue > (int64_t)(8 * sizeof(T)))
+    tw::fail("ShiftRight", "shift " + std::to_string((int64_t)scalarValue) + " outside [0, " + std::to_string(8 * sizeof(T)) + "]");
+  const int sh = (int)scalarValue;
+  td::unary_count("ShiftRight", dst, src, count, [sh](T a) -> T {
+    if (sh >= (int)(8 * sizeof(T))) return std::is_signed<T>::value && a < 0 ? (T)-1 : (T)0;
+    return (T)(a >> sh);  // >> on a negative signed value is arithmetic with gcc/clang
+  });
+}
 
 template <typename T>
 void Duplicate(const LocalTensor<T>& dst, const T& scalar, const int32_t& count) {
