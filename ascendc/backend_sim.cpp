@@ -28,16 +28,6 @@ twin::GmRegion region(const char* name, const void* p, uint64_t bytes, bool writ
   return twin::GmRegion{name, static_cast<const uint8_t*>(p), bytes, writable};
 }
 
-const char* status_text(int32_t code) {
-  switch (code) {
-    case ascendc::kStatusBadBlockId: return "a block table entry outside the KV pool";
-    case ascendc::kStatusBadMetaPage: return "a metadata table entry outside the metadata pool";
-    case ascendc::kStatusTableTooNarrow: return "a sequence longer than its table allows";
-    case ascendc::kStatusBadSeqIdx: return "a seqIdx outside [0, numSeqs) or a negative position";
-    case ascendc::kStatusBadSlot: return "a slotMapping entry outside the cache";
-  }
-  return "an unknown status";
-}
 
 // Runs fn(ctx) on block_dim twin cores with the given GM regions plus the status words and the tiling.
 template <class Tiling, class Call>
@@ -77,7 +67,7 @@ Status launch(const char* family, const char* kernel, const Tiling& tiling, uint
   }
   for (uint32_t i = 0; i < block_dim; ++i)
     if (status[i] != 0)
-      return Status::invalid(std::string(family) + " (ascend-sim): the kernel found " + status_text(status[i]) + " (core " +
+      return Status::invalid(std::string(family) + " (ascend-sim): the kernel found " + ascendc::kernel_status_text(status[i]) + " (core " +
                              std::to_string(i) + ")");
   return Status::Ok();
 }

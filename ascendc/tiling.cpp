@@ -21,6 +21,20 @@ Status float_dtype(DType t, const char* fam, const char* arg) {
 
 }  // namespace
 
+const char* kernel_status_text(int32_t code) {
+  switch (code) {
+    case kStatusBadBlockId: return "a block table entry outside the KV pool";
+    case kStatusBadMetaPage: return "a metadata table entry outside the metadata pool";
+    case kStatusTableTooNarrow: return "a sequence longer than its table allows";
+    case kStatusBadSeqIdx: return "a seqIdx outside [0, numSeqs) or a negative position";
+    case kStatusBadSlot: return "a slotMapping entry outside the cache";
+    case kStatusBadTokensSince: return "a tokensSinceMetadataUpdate entry outside [0, seqLen]";
+    case kStatusTopCap: return "more blocks to choose by score than fit the Unified Buffer (lower k)";
+    case kStatusNegative: return "a negative seqLens or startBlocks entry";
+  }
+  return "an unknown status";
+}
+
 // ------------------------------------------------------------------------------ quest_metadata
 uint32_t ub_bytes(const QuestMetadataTiling& t, DType dtype) {
   const uint32_t es = esize(dtype), CS = t.chunkStride, TT = t.tileTokens;

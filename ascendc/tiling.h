@@ -31,6 +31,9 @@ Status tile_quest_select(const QuestSelectParams& p, int block_dim, QuestSelectT
 Status tile_cache_write(const CacheWriteParams& p, int block_dim, CacheWriteTiling* t);
 Status tile_metadata_append(const QuestMetadataAppendParams& p, int block_dim, MetadataAppendTiling* t);
 
+// What a kernel status word (KernelStatus) means, for error messages.
+const char* kernel_status_text(int32_t code);
+
 // UB bytes the kernel carves for a tiling (mirrors its InitBuffer calls).
 uint32_t ub_bytes(const QuestMetadataTiling& t, DType dtype);
 uint32_t ub_bytes(const QuestSelectTiling& t, DType query_dtype, DType meta_dtype);

@@ -105,6 +105,10 @@ enum KernelStatus : int32_t {
   kStatusTableTooNarrow = 3,  // a sequence needs more table columns than exist
   kStatusBadSeqIdx = 4,       // kv_cache: seqIdx outside [0, B) or position < 0
   kStatusBadSlot = 5,         // kv_cache: slot outside [-1, numBlocks * bs)
+  kStatusBadTokensSince = 6,  // quest_select: tokensSinceMetadataUpdate outside [0, seqLen]
+  kStatusTopCap = 7,          // quest_select: more blocks to pick by score than fit the UB (lower k)
+  kStatusNegative = 8,        // a negative seqLen or startBlocks entry
 };
+static_assert(sizeof(QuestSelectTiling) <= 256 && sizeof(QuestMetadataTiling) <= 256, "one 256-byte tiling slot");
 
 }  // namespace select_attn::ascendc

@@ -66,10 +66,12 @@ class KernelQuestMetadata {
   __aicore__ inline uint64_t StartOf(uint32_t b) {
     if (!t_.hasStartBlocks) return 0;
     const int32_t s = startGm_.GetValue(b);
+    if (s < 0) status_.Raise(select_attn::ascendc::kStatusNegative);
     return s > 0 ? (uint64_t)s : 0;
   }
   __aicore__ inline uint64_t BlocksOf(uint32_t b) {
     const int32_t seq = seqGm_.GetValue(b);
+    if (seq < 0) status_.Raise(select_attn::ascendc::kStatusNegative);
     return seq > 0 ? CeilDiv((uint64_t)seq, t_.blockSize) : 0;
   }
   __aicore__ inline uint64_t ItemsOf(uint32_t b, bool report) {

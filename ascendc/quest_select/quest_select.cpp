@@ -62,7 +62,10 @@ class KernelQuestSelect {
     const uint32_t n = t_.perHead ? r / t_.group : r;
     const uint64_t outBase = item * t_.k;
     int32_t seq = seqGm_.GetValue(b);
-    if (seq < 0) seq = 0;  // the host rejects negative lengths; never index with one
+    if (seq < 0) {  // never index with a negative length
+      status_.Raise(select_attn::ascendc::kStatusNegative);
+      seq = 0;
+    }
     const uint64_t L = CeilDiv((uint64_t)seq, t_.blockSize);
     if (L == 0) {
       EmitFill(outBase, t_.k, -1);
@@ -76,8 +79,10 @@ class KernelQuestSelect {
       return;
     }
     int64_t tsu = tsuGm_.GetValue(b);
-    if (tsu < 0) tsu = 0;
-    if (tsu > seq) tsu = seq;
+    if (tsu < 0 || tsu > seq) {  // clamp, and report: the contract says 0 <= t <= seqLen
+      status_.Raise(select_attn::ascendc::kStatusBadTokensSince);
+      tsu = tsu < 0 ? 0 : seq;
+    }
     // Stale blocks: the metadata was refreshed at mru tokens, so blocks from floor(mru / bs) on are
     // forced, including the current partial block whatever mru % bs is.
     const uint64_t staleFrom = (uint64_t)(seq - tsu) / t_.blockSize;
@@ -136,8 +141,8 @@ class KernelQuestSelect {
   // Scores candidate blocks [c0, c1) tile by tile and keeps the best `want` (score descending, ties to
   // the smaller id); leaves them in ids_ in ascending id order and returns how many there are.
   __aicore__ inline uint32_t ScoreAndSelect(uint32_t b, uint32_t n, uint32_t r, uint64_t c0, uint64_t c1, uint32_t want) {
-    if (want > t_.topCap) {  // the host tiles k so this cannot happen; never write past ids_
-      status_.Raise(select_attn::ascendc::kStatusTableTooNarrow);
+    if (want > t_.topCap) {  // more than the UB holds: never write past ids_, report it
+      status_.Raise(select_attn::ascendc::kStatusTopCap);
       want = t_.topCap;
     }
     if (t_.perHead) LoadQuery(b, r, 1);
