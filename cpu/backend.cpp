@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "attn_check.h"
 #include "isa.h"
 #include "select_attn/backend.h"
 #include "thread_pool.h"
@@ -123,6 +124,7 @@ class CpuBackend final : public Backend {
     SA_RETURN_IF_ERROR(supports(p));
     SA_RETURN_IF_ERROR(check_table("paged_attention", "blockTables", p.block_tables, p.num_seqs, p.max_blocks_per_seq,
                                    p.seq_lens, p.block_size, p.num_blocks));
+    SA_RETURN_IF_ERROR(check_paged_attention(p));
     return kernels().paged_attention(p);
   }
 

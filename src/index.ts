@@ -6,4 +6,6 @@ export * from './backends.js';
 export type { CallOptions } from './validate.js';
 export * from './ops/quest_metadata.js';
 export * from './ops/quest_select.js';
+export * from './ops/paged_attention.js';
+export * from './ops/kv_cache.js';
 export * from './ascend_sim.js';

@@ -1,0 +1,157 @@
+// Vector math for the fused attention kernels: exp over W lanes (for x <= 0, the softmax range),
+// cache prefetch, small integer helpers. Internal linkage only, like simd.h (one copy per ISA build).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "simd.h"
+
+namespace select_attn::cpu {
+namespace {
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+// exp(x) for x <= 0 (arguments are logit - running max): Cephes' expf polynomial on the reduced
+// argument, 2^n through the exponent bits; x < -87 (including -inf) gives exactly 0. ~1 ulp.
+#if defined(__AVX512F__)
+inline V vexp_neg(V xv) {
+  const __m512 x0 = xv.v;
+  const __mmask16 tiny = _mm512_cmp_ps_mask(x0, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);  // also -inf
+  const __m512 x = _mm512_max_ps(x0, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 y = _mm512_set1_ps(1.9875691500E-4f);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507E-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073E-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894E-2f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459E-1f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201E-1f));
+  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+  return {_mm512_maskz_mov_ps((__mmask16)~tiny, y)};
+}
+#elif defined(__AVX2__)
+inline V vexp_neg(V xv) {
+  const __m256 x0 = xv.v;
+  const __m256 keep = _mm256_cmp_ps(x0, _mm256_set1_ps(-87.0f), _CMP_GE_OQ);  // false for -inf and NaN
+  const __m256 x = _mm256_max_ps(x0, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507E-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073E-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894E-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459E-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201E-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  return {_mm256_and_ps(y, keep)};
+}
+#else
+inline V vexp_neg(V x) {
+  V r;
+  for (int i = 0; i < W; ++i) r.v[i] = x.v[i] < -87.0f ? 0.0f : std::exp(x.v[i]);
+  return r;
+}
+#endif
+
+// Transpose-reduce of W accumulators: lane i of the result is the sum of the lanes of a[i]. Cheaper
+// than W separate horizontal sums (one shuffle tree shared by all of them).
+#if defined(__AVX512F__)
+inline V reduce_w(const V* a) {
+  __m512 l1[8], l2[4];
+  for (int i = 0; i < 8; ++i)
+    l1[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i].v, a[2 * i + 1].v), _mm512_unpackhi_ps(a[2 * i].v, a[2 * i + 1].v));
+  for (int i = 0; i < 4; ++i)
+    l2[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(l1[2 * i]), _mm512_castps_pd(l1[2 * i + 1]))),
+                          _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(l1[2 * i]), _mm512_castps_pd(l1[2 * i + 1]))));
+  // l2[k] holds, per 128-bit lane L, the lane-L partial sums of a[4k .. 4k+3]; add the four lanes.
+  const __m512 c0 = _mm512_add_ps(_mm512_shuffle_f32x4(l2[0], l2[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(l2[0], l2[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 c1 = _mm512_add_ps(_mm512_shuffle_f32x4(l2[2], l2[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm512_shuffle_f32x4(l2[2], l2[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return {_mm512_add_ps(_mm512_shuffle_f32x4(c0, c1, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(c0, c1, _MM_SHUFFLE(3, 1, 3, 1)))};
+}
+#elif defined(__AVX2__)
+inline V reduce_w(const V* a) {
+  __m256 l1[4], l2[2];
+  for (int i = 0; i < 4; ++i)
+    l1[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i].v, a[2 * i + 1].v), _mm256_unpackhi_ps(a[2 * i].v, a[2 * i + 1].v));
+  for (int i = 0; i < 2; ++i)
+    l2[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(l1[2 * i]), _mm256_castps_pd(l1[2 * i + 1]))),
+                          _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(l1[2 * i]), _mm256_castps_pd(l1[2 * i + 1]))));
+  return {_mm256_add_ps(_mm256_permute2f128_ps(l2[0], l2[1], 0x20), _mm256_permute2f128_ps(l2[0], l2[1], 0x31))};
+}
+#else
+inline V reduce_w(const V* a) {
+  V r;
+  for (int i = 0; i < W; ++i) r.v[i] = vsum(a[i]);
+  return r;
+}
+#endif
+
+// Issues software prefetches for up to two regions (the next KV block's K and V rows), a few lines
+// per tick(), in ascending address order: spread through the compute so the misses overlap it instead
+// of stalling in one burst, and ordered so the L2 streamer can run ahead of them.
+struct Prefetcher {
+  const char* base[2] = {nullptr, nullptr};
+  int rows = 0;
+  int64_t stride = 0, row_bytes = 0;
+  int region = 2, row = 0;
+  const char* cur = nullptr;  // next line to prefetch
+  const char* end = nullptr;  // end of the current row
+  uint32_t rate = 0, credit = 0;  // lines per tick, in 1/256ths
+
+  // Regions k and v of `nrows` rows of `bytes` bytes, `row_stride` apart; `lines_per_tick` may be fractional.
+  void start(const char* k, const char* v, int nrows, int64_t row_stride, int64_t bytes, double lines_per_tick) {
+    base[0] = k;
+    base[1] = v;
+    rows = nrows;
+    stride = row_stride;
+    row_bytes = bytes;
+    region = 0;
+    row = 0;
+    rate = (uint32_t)(lines_per_tick * 256.0 + 1.0);
+    credit = 0;
+    open_row();
+  }
+  void open_row() {
+    const char* a = base[region] + row * stride;
+    cur = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(a) & ~uintptr_t(63));
+    end = a + row_bytes;
+  }
+  inline void tick() {
+    credit += rate;
+    while (credit >= 256) {
+      credit -= 256;
+      if (region >= 2) return;
+      __builtin_prefetch(cur, 0, 2);
+      cur += 64;
+      if (cur >= end) {
+        if (++row >= rows) {
+          row = 0;
+          if (++region >= 2) return;
+        }
+        open_row();
+      }
+    }
+  }
+  // Issues whatever is left (the next block must be on its way before it is used).
+  void drain() {
+    while (region < 2) {
+      credit = 256;
+      tick();
+    }
+  }
+};
+
+}  // namespace
+}  // namespace select_attn::cpu
