@@ -3,7 +3,7 @@
 // token), so tokensSinceMetadataUpdate can stay 0 while decoding.
 // Grid (both): tiling.blockDim vector cores. cacheWrite: a token goes to core (block % blockDim), tokens
 // of one core in token order, so duplicate slots end as a sequential loop would leave them.
-// questMetadataAppend: the tokens of one (sequence, logical block) row go to core ((b + j) % blockDim).
+// questMetadataAppend: the tokens of one physical metadata row go to core (row % blockDim).
 #include "../kernel_common.h"
 
 namespace sa_kernels {
@@ -103,59 +103,55 @@ class KernelMetadataAppend {
   }
 
   __aicore__ inline void Process() {
-    const uint32_t idx = (uint32_t)GetBlockIdx(), nc = (uint32_t)GetBlockNum();
+    const uint64_t idx = (uint64_t)GetBlockIdx(), nc = (uint64_t)GetBlockNum();
+    const uint32_t ND = t_.numKvHeads * t_.headDim;
     for (uint32_t tok = 0; tok < t_.numTokens; ++tok) {
-      uint32_t b;
-      uint64_t j;
-      int32_t pid;
-      if (!Locate(tok, true, b, j, pid)) continue;
-      if ((b + j) % nc != idx) continue;
-      // The first token of its row in this call handles the whole row; later ones were folded in.
+      int32_t pos;
+      const int64_t row = RowOf(tok, true, pos);
+      if (row < 0 || (uint64_t)row % nc != idx) continue;
+      // The first token of a metadata row in this call handles the row; later ones are folded in.
       bool first = true;
-      for (uint32_t u = 0; u < tok && first; ++u) first = !SameRow(u, b, j);
+      for (uint32_t u = 0; u < tok && first; ++u) first = RowOf(u, false, pos) != row;
       if (!first) continue;
-      // One call per token in position order (equal positions in token order): the last token at the
-      // block's first position restarts the row, every token past that position is folded in (max/min
-      // are order-free), and tokens at the first position before the last one are overwritten.
-      int64_t reset = -1;
+      // One call per token in position order (ties in token order): the last token at a block's first
+      // position restarts the row and only tokens after it count; with no restart, every token is
+      // folded into the row as it is. Rows are physical, so sequences sharing a page share the order.
+      int64_t reset = -1, resetPos = -1;
       for (uint32_t u = tok; u < t_.numTokens; ++u)
-        if (SameRow(u, b, j) && posGm_.GetValue(u) % t_.blockSize == 0) reset = u;
-      const uint32_t ND = t_.numKvHeads * t_.headDim;
-      const uint64_t row = ((uint64_t)pid * t_.metaRows + j % t_.metaRows) * ND;
-      for (uint32_t c0 = 0; c0 < ND; c0 += t_.chunk) FoldChunk(tok, b, j, reset, row, c0, Min32(t_.chunk, ND - c0));
+        if (RowOf(u, false, pos) == row && pos % t_.blockSize == 0 && pos >= resetPos) {
+          reset = u;
+          resetPos = pos;
+        }
+      const uint64_t base = (uint64_t)row * ND;
+      for (uint32_t c0 = 0; c0 < ND; c0 += t_.chunk) FoldChunk(tok, row, reset, resetPos, base, c0, Min32(t_.chunk, ND - c0));
     }
   }
 
  private:
-  // Validates token u; gives its sequence, logical block and metadata page id.
-  __aicore__ inline bool Locate(uint32_t u, bool report, uint32_t& b, uint64_t& j, int32_t& pid) {
-    const int32_t s = seqGm_.GetValue(u), pos = posGm_.GetValue(u);
+  // Physical metadata row (page * metaRows + row in page) of token u, or -1 for a bad token (reported
+  // by its own iteration when `report`); pos gets the token's position.
+  __aicore__ inline int64_t RowOf(uint32_t u, bool report, int32_t& pos) {
+    const int32_t s = seqGm_.GetValue(u);
+    pos = posGm_.GetValue(u);
     if (s < 0 || (uint32_t)s >= t_.numSeqs || pos < 0) {
       if (report) status_.Raise(select_attn::ascendc::kStatusBadSeqIdx);
-      return false;
+      return -1;
     }
-    b = (uint32_t)s;
-    j = (uint64_t)pos / t_.blockSize;
-    const uint64_t page = j / t_.metaRows;
+    const uint64_t j = (uint64_t)pos / t_.blockSize, page = j / t_.metaRows;
     if (page >= t_.maxMetaPagesPerSeq) {
       if (report) status_.Raise(select_attn::ascendc::kStatusTableTooNarrow);
-      return false;
+      return -1;
     }
-    pid = mbtGm_.GetValue((uint64_t)b * t_.maxMetaPagesPerSeq + page);
+    const int32_t pid = mbtGm_.GetValue((uint64_t)s * t_.maxMetaPagesPerSeq + page);
     if (pid < 0 || (uint32_t)pid >= t_.numMetaPages) {
       if (report) status_.Raise(select_attn::ascendc::kStatusBadMetaPage);
-      return false;
+      return -1;
     }
-    return true;
-  }
-  __aicore__ inline bool SameRow(uint32_t u, uint32_t b, uint64_t j) {
-    uint32_t ub;
-    uint64_t uj;
-    int32_t upid;
-    return Locate(u, false, ub, uj, upid) && ub == b && uj == j;
+    return (int64_t)pid * t_.metaRows + (int64_t)(j % t_.metaRows);
   }
 
-  __aicore__ inline void FoldChunk(uint32_t tok, uint32_t b, uint64_t j, int64_t reset, uint64_t row, uint32_t c0, uint32_t cl) {
+  __aicore__ inline void FoldChunk(uint32_t tok, int64_t rowId, int64_t reset, int64_t resetPos, uint64_t row, uint32_t c0,
+                                   uint32_t cl) {
     const uint32_t CS = t_.chunkStride, S = RoundUp(cl, 32 / sizeof(T)), ND = t_.numKvHeads * t_.headDim;
     const DataCopyExtParams p(1, cl * sizeof(T), 0, 0, 0);
     const DataCopyPadExtParams<T> pad(true, 0, S - cl, T(0));
@@ -176,8 +172,9 @@ class KernelMetadataAppend {
       rowQ_.FreeTensor(r);
     }
     for (uint32_t u = tok; u < t_.numTokens; ++u) {
-      if (!SameRow(u, b, j)) continue;
-      if (reset >= 0 && u != (uint64_t)reset && posGm_.GetValue(u) % t_.blockSize == 0) continue;
+      int32_t pos;
+      if (RowOf(u, false, pos) != rowId) continue;
+      if (reset >= 0 && (pos < resetPos || (pos == resetPos && (int64_t)u < reset))) continue;  // before the restart
       LocalTensor<T> x = inQ_.template AllocTensor<T>();
       DataCopyPad(x, keyGm_[(uint64_t)u * ND + c0], p, pad);
       inQ_.EnQue(x);
