@@ -219,7 +219,7 @@ class AscendBackend final : public Backend {
       for (int i = 0; i < reps; ++i)
         SA_ACL_CHECK(aclrtMemcpyAsync(i & 1 ? a : b, half, i & 1 ? b : a, half, ACL_MEMCPY_DEVICE_TO_DEVICE, stream_));
       SA_ACL_CHECK(aclrtRecordEvent(ev1_, stream_));
-      SA_ACL_CHECK(aclrtSynchronizeEvent(ev1_));
+      SA_ACL_CHECK(aclrtSynchronizeStream(stream_));  // the documented order: record, sync stream, elapsed
       float t = 0;
       SA_ACL_CHECK(aclrtEventElapsedTime(&t, ev0_, ev1_));
       *ms = (double)t / reps;
@@ -236,7 +236,7 @@ class AscendBackend final : public Backend {
     SA_ACL_CHECK(aclrtRecordEvent(ev0_, stream_));
     for (int i = 0; i < reps; ++i) fn(ctx);
     SA_ACL_CHECK(aclrtRecordEvent(ev1_, stream_));
-    SA_ACL_CHECK(aclrtSynchronizeEvent(ev1_));
+    SA_ACL_CHECK(aclrtSynchronizeStream(stream_));  // the documented order: record, sync stream, elapsed
     float t = 0;
     SA_ACL_CHECK(aclrtEventElapsedTime(&t, ev0_, ev1_));
     *ms_per_rep = (double)t / reps;
