@@ -228,6 +228,36 @@ void kv_cache_ub_and_guards() {
   KCHECK(kc[3 * 2 * 24] == 0x3c00 && vc[3 * 2 * 24 + 47] == 0x4000);
 }
 
+void append_ub_and_guards() {
+  for (sa::DType dt : {sa::DType::f32, sa::DType::f16, sa::DType::bf16}) {
+    sa::QuestMetadataAppendParams a{};
+    a.dtype = dt;
+    a.num_tokens = 3;
+    a.num_seqs = 2;
+    a.num_kv_heads = 3;
+    a.head_dim = 40;
+    a.block_size = 4;
+    a.meta_rows = 4;
+    a.max_meta_pages_per_seq = 2;
+    a.num_meta_pages = 4;
+    const size_t es = sa::dtype_size(dt);
+    std::vector<uint8_t> key(3 * 3 * 40 * es, 0), mx(4 * 4 * 3 * 40 * es, 0), mn(mx.size(), 0);
+    std::vector<int32_t> mbt = {0, 1, 2, 3}, seq = {0, 1, 7}, pos = {0, 5, 33};  // token 2: seqIdx 7 of 2 sequences
+    sa::ascendc::MetadataAppendTiling t;
+    if (!sa::ascendc::tile_metadata_append(a, 48, &t).ok()) throw Failure{"tiling"};
+    auto fn = sim::metadata_append_kernel(dt);
+    Launched l = launch(t,
+                        {reg("key", key, false), reg("maxMeta", mx, true), reg("minMeta", mn, true),
+                         reg("metaBlockTables", mbt, false), reg("seqIdx", seq, false), reg("positions", pos, false)},
+                        [&](Gm st, Gm tl) { fn(gp(key), gp(mx), gp(mn), gp(mbt), gp(seq), gp(pos), st, tl); });
+    if (!l.r.ok) throw Failure{l.r.error};
+    KCHECK(l.r.totals.ub_peak_bytes == sa::ascendc::ub_bytes(t, dt));
+    bool bad_seq = false;
+    for (int32_t s : l.status) bad_seq |= s == sa::ascendc::kStatusBadSeqIdx;
+    KCHECK(bad_seq);  // seqIdx 7 >= 2 sequences: skipped and reported
+  }
+}
+
 }  // namespace
 
 void register_kernel_tests(std::vector<std::pair<const char*, void (*)()>>& out) {
@@ -238,4 +268,5 @@ void register_kernel_tests(std::vector<std::pair<const char*, void (*)()>>& out)
   out.push_back({"kernel_select_k5_48_cores_no_race", wrap(select_k_not_multiple_of_8_many_cores)});
   out.push_back({"kernel_metadata_ub_and_guards", wrap(metadata_ub_and_guard)});
   out.push_back({"kernel_cache_write_ub_and_guards", wrap(kv_cache_ub_and_guards)});
+  out.push_back({"kernel_metadata_append_ub_and_guards", wrap(append_ub_and_guards)});
 }
