@@ -145,22 +145,12 @@ class AscendSimBackend final : public Backend {
     SA_RETURN_IF_ERROR(ascendc::tile_quest_select(p, kDefaultBlockDim, &t));
     SA_RETURN_IF_ERROR(check_table("quest_select", "metaBlockTables", p.meta_block_tables, p.num_seqs, p.max_meta_pages_per_seq,
                                    p.seq_lens, (int64_t)p.block_size * p.meta_rows, p.num_meta_pages));
-    uint64_t most_scored = 0;  // the largest number of blocks any row must pick by score
     for (int b = 0; b < p.num_seqs; ++b) {
       const int64_t seq = p.seq_lens[b], tsu = p.tokens_since_update[b];
       if (tsu < 0 || tsu > seq)
         return Status::invalid("quest_select (ascend-sim): tokensSinceMetadataUpdate[" + std::to_string(b) + "] = " +
                                std::to_string(tsu) + " is outside [0, seqLens[b] = " + std::to_string(seq) + "]");
-      const int64_t L = (seq + p.block_size - 1) / p.block_size, stale = (seq - tsu) / p.block_size;
-      const int64_t suf = std::min(stale, std::max<int64_t>(0, L - p.window_blocks));
-      const int64_t forced = (L - suf) + std::min<int64_t>(p.sink_blocks, suf);
-      const int64_t kk = std::min<int64_t>(p.k, L);
-      if (kk > forced) most_scored = std::max<uint64_t>(most_scored, (uint64_t)(kk - forced));
     }
-    if (most_scored > t.topCap)
-      return Status::unsupported("quest_select (ascend-sim): a row needs " + std::to_string(most_scored) +
-                                 " blocks chosen by score but at most " + std::to_string(t.topCap) +
-                                 " fit the Unified Buffer for this shape (lower k)");
     const uint64_t esq = dtype_size(p.query_dtype), esm = dtype_size(p.meta_dtype), B = p.num_seqs;
     std::vector<twin::GmRegion> regions = {
         region("query", p.query, t.queryElems * esq, false),

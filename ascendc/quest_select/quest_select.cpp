@@ -104,9 +104,14 @@ class KernelQuestSelect {
     pos += sinkTake;
     if (scored > 0) {
       // Candidates are exactly the non-forced blocks [nSink, sufStart), all of them existing blocks.
-      const uint32_t got = ScoreAndSelect(b, n, r, nSink, sufStart, (uint32_t)scored);
-      EmitIds(outBase + pos, got);
-      pos += got;
+      if (t_.perHead) LoadQuery(b, r, 1);
+      else LoadQuery(b, n * t_.group, t_.group);
+      if (scored <= t_.topCap) {
+        EmitIds(outBase + pos, ScoreAndSelect(b, n, nSink, sufStart, (uint32_t)scored));
+      } else {
+        SelectMany(b, n, nSink, sufStart, scored, outBase + pos);
+      }
+      pos += scored;
     }
     EmitRamp(outBase + pos, L - sufTake, sufTake);
     pos += sufTake;
@@ -138,38 +143,48 @@ class KernelQuestSelect {
     }
   }
 
-  // Scores candidate blocks [c0, c1) tile by tile and keeps the best `want` (score descending, ties to
-  // the smaller id); leaves them in ids_ in ascending id order and returns how many there are.
-  __aicore__ inline uint32_t ScoreAndSelect(uint32_t b, uint32_t n, uint32_t r, uint64_t c0, uint64_t c1, uint32_t want) {
-    if (want > t_.topCap) {  // more than the UB holds: never write past ids_, report it
-      status_.Raise(select_attn::ascendc::kStatusTopCap);
-      want = t_.topCap;
+  // Rows of the tile starting at candidate j (tiles never cross a metadata page).
+  __aicore__ inline uint32_t TileRows(uint64_t j, uint64_t c1) {
+    return (uint32_t)Min64(Min64(t_.tileRows, t_.metaRows - j % t_.metaRows), c1 - j);
+  }
+  // scores_[0, tr) for candidates [j, j + tr); a page id outside the pool reads nothing and scores -inf.
+  __aicore__ inline void ScoreTile(uint32_t b, uint32_t n, uint64_t j, uint32_t tr) {
+    const int32_t pid = mbtGm_.GetValue((uint64_t)b * t_.maxMetaPagesPerSeq + j / t_.metaRows);
+    if (pid >= 0 && (uint32_t)pid < t_.numMetaPages) {
+      CopyIn((uint32_t)pid, (uint32_t)(j % t_.metaRows), n, tr);
+      Compute(tr);
+    } else {
+      status_.Raise(select_attn::ascendc::kStatusBadMetaPage);
+      Duplicate(scores_.Get<float>(), NegInf(), (int32_t)t_.tileRowsPad);
     }
-    if (t_.perHead) LoadQuery(b, r, 1);
-    else LoadQuery(b, n * t_.group, t_.group);
+  }
+
+  // The best candidates of [c0, c1) (score descending, ties to the smaller id) that come after the
+  // boundary pair (sB, iB) in that order when haveBound; returns how many the running list holds
+  // (<= topCap, a multiple of 32) and leaves them in topA_ or topB_ (inA).
+  __aicore__ inline uint32_t TopAfter(uint32_t b, uint32_t n, uint64_t c0, uint64_t c1, bool haveBound, float sB, uint32_t iB,
+                                      bool& inA) {
     uint32_t kcur = 0;
-    bool inA = true;
+    inA = true;
     for (uint64_t j = c0; j < c1;) {
-      const uint64_t page = j / t_.metaRows;
-      const uint32_t row0 = (uint32_t)(j % t_.metaRows);
-      const uint32_t tr = (uint32_t)Min64(Min64(t_.tileRows, t_.metaRows - row0), c1 - j);
-      const int32_t pid = mbtGm_.GetValue((uint64_t)b * t_.maxMetaPagesPerSeq + page);
-      const bool ok = pid >= 0 && (uint32_t)pid < t_.numMetaPages;
-      if (!ok) status_.Raise(select_attn::ascendc::kStatusBadMetaPage);
-      if (ok) {
-        CopyIn((uint32_t)pid, row0, n, tr);
-        Compute(tr);
-      } else {
-        Duplicate(scores_.Get<float>(), NegInf(), (int32_t)t_.tileRowsPad);  // skip the page, read nothing
-      }
+      const uint32_t tr = TileRows(j, c1);
+      ScoreTile(b, n, j, tr);
       LocalTensor<int32_t> idx = index_.Get<int32_t>();
       CreateVecIndex(idx, (int32_t)j, t_.tileRowsPad);
       LocalTensor<float> sorted = sortDst_.Get<float>();
       LocalTensor<float> tmp = sortTmp_.Get<float>();
       Sort<float, true>(sorted, scores_.Get<float>(), index_.Get<uint32_t>(), tmp, (int32_t)(t_.tileRowsPad / 32));
-      kcur = Merge(kcur, inA);
+      if (!haveBound || DropThrough(sB, iB)) kcur = Merge(kcur, inA);
       j += tr;
     }
+    return kcur;
+  }
+
+  // Keeps the best `want` (<= topCap) candidates of [c0, c1) and leaves them in ids_ in ascending
+  // id order; returns want.
+  __aicore__ inline uint32_t ScoreAndSelect(uint32_t b, uint32_t n, uint64_t c0, uint64_t c1, uint32_t want) {
+    bool inA = true;
+    const uint32_t kcur = TopAfter(b, n, c0, c1, false, 0.0f, 0, inA);
     // Selected ids: the odd words of the first kcur (score, index) pairs.
     LocalTensor<float> top = inA ? topA_.Get<float>() : topB_.Get<float>();
     LocalTensor<uint32_t> ids = ids_.Get<uint32_t>();
@@ -186,6 +201,91 @@ class KernelQuestSelect {
     Sort<float, true>(sorted, keys, ids, tmp, (int32_t)(wantPad / 32));
     GatherMask(ids, sorted.template ReinterpretCast<uint32_t>(), (uint8_t)2, false, 0u, GatherMaskParams(1, wantPad / 32, 8, 0), cnt);
     return want;
+  }
+
+  // More picks than the running list holds: rounds of topCap find the want-th candidate in (score
+  // descending, id ascending) order, each round rescoring the candidates after the previous round's
+  // last one; then a final pass writes, in ascending id order, every candidate at or before it.
+  __aicore__ inline void SelectMany(uint32_t b, uint32_t n, uint64_t c0, uint64_t c1, uint64_t want, uint64_t gmOut) {
+    bool haveBound = false;
+    float sB = 0.0f;
+    uint32_t iB = 0;
+    for (uint64_t done = 0; done < want;) {
+      const uint32_t kr = (uint32_t)Min64(t_.topCap, want - done);
+      bool inA = true;
+      TopAfter(b, n, c0, c1, haveBound, sB, iB, inA);
+      LocalTensor<float> top = inA ? topA_.Get<float>() : topB_.Get<float>();
+      SetFlag<HardEvent::V_S>(EVENT_ID0);
+      WaitFlag<HardEvent::V_S>(EVENT_ID0);
+      sB = top.GetValue(2 * (kr - 1));
+      iB = top.template ReinterpretCast<uint32_t>().GetValue(2 * (kr - 1) + 1);
+      haveBound = true;
+      done += kr;
+    }
+    uint64_t written = 0;
+    uint32_t staged = 0;
+    LocalTensor<int32_t> o;
+    for (uint64_t j = c0; j < c1;) {
+      const uint32_t tr = TileRows(j, c1);
+      ScoreTile(b, n, j, tr);
+      LocalTensor<float> sc = scores_.Get<float>();
+      SetFlag<HardEvent::V_S>(EVENT_ID0);
+      WaitFlag<HardEvent::V_S>(EVENT_ID0);
+      for (uint32_t i = 0; i < tr; ++i) {
+        const float v = sc.GetValue(i);
+        const uint32_t id = (uint32_t)(j + i);
+        if (!(v > sB || (v == sB && id <= iB))) continue;
+        if (staged == 0) o = outQ_.template AllocTensor<int32_t>();
+        o.SetValue(staged++, (int32_t)id);
+        if (staged == t_.outChunk) {
+          FlushStaged(o, gmOut + written, staged);
+          written += staged;
+          staged = 0;
+        }
+      }
+      SetFlag<HardEvent::S_V>(EVENT_ID0);  // the next tile's vector ops overwrite what was just read
+      WaitFlag<HardEvent::S_V>(EVENT_ID0);
+      j += tr;
+    }
+    if (staged) FlushStaged(o, gmOut + written, staged);
+  }
+  __aicore__ inline void FlushStaged(LocalTensor<int32_t>& o, uint64_t gmOff, uint32_t n) {
+    SetFlag<HardEvent::S_MTE3>(EVENT_ID0);  // scalar writes land before the DMA reads them
+    WaitFlag<HardEvent::S_MTE3>(EVENT_ID0);
+    CopyOutInts(o, gmOff, n);
+  }
+
+  // After a Sort of one tile: drops the leading pairs that come at or before the boundary (equal
+  // scores are in ascending id order, so they form a prefix), moving the rest to the front and padding
+  // with (-inf, ~0) so the list stays sorted and 32-aligned. Returns false when nothing is left.
+  __aicore__ inline bool DropThrough(float sB, uint32_t iB) {
+    const uint32_t TRp = t_.tileRowsPad;
+    LocalTensor<float> sv = sortDst_.Get<float>();
+    LocalTensor<uint32_t> iv = sv.template ReinterpretCast<uint32_t>();
+    SetFlag<HardEvent::V_S>(EVENT_ID0);
+    WaitFlag<HardEvent::V_S>(EVENT_ID0);
+    uint32_t lo = 0, hi = TRp;  // first pair strictly after the boundary
+    while (lo < hi) {
+      const uint32_t mid = (lo + hi) / 2;
+      const float v = sv.GetValue(2 * mid);
+      const bool before = v > sB || (v == sB && iv.GetValue(2 * mid + 1) <= iB);
+      if (before) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo == TRp) return false;
+    if (lo > 0) {
+      for (uint32_t m = 0; m + lo < TRp; ++m) {
+        iv.SetValue(2 * m, iv.GetValue(2 * (m + lo)));
+        iv.SetValue(2 * m + 1, iv.GetValue(2 * (m + lo) + 1));
+      }
+      for (uint32_t m = TRp - lo; m < TRp; ++m) {
+        sv.SetValue(2 * m, NegInf());
+        iv.SetValue(2 * m + 1, 0xffffffffu);
+      }
+      SetFlag<HardEvent::S_V>(EVENT_ID0);
+      WaitFlag<HardEvent::S_V>(EVENT_ID0);
+    }
+    return true;
   }
 
   // Metadata rows [row0, row0 + tr) of page pid, KV head n: max rows then min rows, 32-byte rows.

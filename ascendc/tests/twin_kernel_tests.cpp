@@ -1,6 +1,7 @@
 // Kernel-level tests on the twin, bypassing the backend's host checks: the UB each kernel carves equals
 // ub_bytes() of its tiling, and the device-side guards (ids outside a pool, tables too narrow) stop the
 // kernel from reading past a table or a pool and raise the status word instead.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -99,10 +100,15 @@ struct SelectCase {
     p.selected = sel.data();
     p.maybe_num_selected = ns.data();
   }
-  Launched run() {
+  // cap: force a smaller running top list (multi-round selection), 0 keeps the tiling's.
+  Launched run(uint32_t cap = 0) {
     bind();
     sa::Status st = sa::ascendc::tile_quest_select(p, 48, &t);
     if (!st.ok()) throw Failure{st.message};
+    if (cap) {
+      t.topCap = cap;
+      t.sortCap = std::max(t.tileRowsPad, cap);
+    }
     auto fn = sim::quest_select_kernel(p.query_dtype, p.meta_dtype);
     return launch(t,
                   {reg("query", query, false), reg("maxMeta", meta_max, false), reg("minMeta", meta_min, false),
@@ -155,6 +161,36 @@ void select_k_not_multiple_of_8_many_cores() {
   KCHECK(c.t.blockDim == 48);
   for (int32_t v : c.sel) KCHECK(v >= 0 && v < 50);
   for (int32_t v : c.ns) KCHECK(v == 5);
+}
+
+// Rows needing more picks than the running list holds go through rounds and a final ascending pass:
+// the result must equal the single-round one exactly, with random scores and with many ties.
+void select_multi_round_matches_single_round() {
+  for (int ties = 0; ties < 2; ++ties) {
+    SelectCase c(2, 2, 2, 64, 8, 300, 88, 176, 8 * 700);
+    uint32_t s = 12345 + ties;
+    auto rnd = [&] {
+      s = s * 1664525u + 1013904223u;
+      return s >> 8;
+    };
+    const uint16_t few[3] = {0xbc00, 0x0000, 0x3c00};  // -1, 0, 1 in f16: ties everywhere
+    for (auto& v : c.query) v = ties ? few[rnd() % 3] : (uint16_t)(0x3000 + rnd() % 0x0c00) ^ (rnd() % 2 ? 0x8000 : 0);
+    for (auto& v : c.meta_max) v = ties ? few[rnd() % 3] : (uint16_t)(0x3000 + rnd() % 0x0c00) ^ (rnd() % 2 ? 0x8000 : 0);
+    for (auto& v : c.meta_min) v = ties ? few[rnd() % 3] : (uint16_t)(0x3000 + rnd() % 0x0c00) ^ (rnd() % 2 ? 0x8000 : 0);
+    c.seq = {8 * 700, 8 * 333};
+    Launched one = c.run();
+    if (!one.r.ok) throw Failure{one.r.error};
+    for (int32_t st : one.status) KCHECK(st == 0);
+    KCHECK(c.t.topCap >= 300);
+    KCHECK(c.sel[0] >= 0 && c.sel[299] >= 0);
+    const std::vector<int32_t> ref = c.sel;
+    std::fill(c.sel.begin(), c.sel.end(), -77);
+    Launched many = c.run(32);  // 300 picks in rounds of 32
+    if (!many.r.ok) throw Failure{many.r.error};
+    for (int32_t st : many.status) KCHECK(st == 0);
+    for (size_t i = 0; i < ref.size(); ++i)
+      if (ref[i] != c.sel[i]) throw Failure{"slot " + std::to_string(i) + ": single round " + std::to_string(ref[i]) + ", rounds " + std::to_string(c.sel[i])};
+  }
 }
 
 void metadata_ub_and_guard() {
@@ -266,6 +302,7 @@ void register_kernel_tests(std::vector<std::pair<const char*, void (*)()>>& out)
   out.push_back({"kernel_select_guard_bad_meta_page", wrap(select_guard_bad_meta_page)});
   out.push_back({"kernel_select_guard_table_too_narrow", wrap(select_guard_table_too_narrow)});
   out.push_back({"kernel_select_k5_48_cores_no_race", wrap(select_k_not_multiple_of_8_many_cores)});
+  out.push_back({"kernel_select_multi_round_matches_single_round", wrap(select_multi_round_matches_single_round)});
   out.push_back({"kernel_metadata_ub_and_guards", wrap(metadata_ub_and_guard)});
   out.push_back({"kernel_cache_write_ub_and_guards", wrap(kv_cache_ub_and_guards)});
   out.push_back({"kernel_metadata_append_ub_and_guards", wrap(append_ub_and_guards)});
