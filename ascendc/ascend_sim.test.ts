@@ -278,7 +278,9 @@ for (const sink of [0, 2])
     for (const stale of [false, true])
       for (const k of [3, 13])
         selectCases.push({ qd: 'f16', md: 'f32', B: 4, N: 2, G: 2, D: 64, bs: 8, R: 8, k, maxLen: 400, sink, window, stale });
-// Large k: more than fits in one Sort tile, k > L for short sequences.
+// Large k: more than fits in one Sort tile, k > L for short sequences, and more picks by score than
+// the running top list holds (4064): exact rounds plus an ascending final pass.
+selectCases.push({ qd: 'f32', md: 'f32', B: 3, N: 1, G: 1, D: 64, bs: 8, R: 64, k: 4500, maxLen: 8 * 5000 });
 selectCases.push({ qd: 'f32', md: 'f32', B: 3, N: 1, G: 1, D: 64, bs: 8, R: 16, k: 300, maxLen: 8 * 500 });
 selectCases.push({ qd: 'f16', md: 'f16', B: 2, N: 1, G: 2, D: 64, bs: 16, R: 16, k: 1, maxLen: 2000, sink: 1, window: 1 });
 
