@@ -123,6 +123,9 @@ metaCases.push({ dt: 'f16', layout: 'NHD', B: 2, N: 8, D: 128, bs: 128, R: 128, 
 metaCases.push({ dt: 'bf16', layout: 'HND', B: 2, N: 2, D: 256, bs: 256, R: 8, maxLen: 3000 });
 metaCases.push({ dt: 'f32', layout: 'NHD', B: 2, N: 4, D: 256, bs: 32, R: 2, maxLen: 500, start: true });  // 8 pages
 metaCases.push({ dt: 'f16', layout: 'HND', B: 4, N: 2, D: 128, bs: 64, R: 1, maxLen: 500 });
+// Rows longer than one UB chunk: N*D = 5120 (NHD) and D = 5000 (HND) are reduced in channel chunks.
+metaCases.push({ dt: 'f32', layout: 'NHD', B: 2, N: 40, D: 128, bs: 16, R: 16, maxLen: 40 });
+metaCases.push({ dt: 'bf16', layout: 'HND', B: 2, N: 1, D: 5000, bs: 8, R: 8, maxLen: 30 });
 
 describe.skipIf(!available)('ascend-sim quest_metadata: bit-exact against cpu', () => {
   for (const c of metaCases) {
@@ -406,12 +409,12 @@ function runAppend(dt: F, T: number, B: number, N: number, D: number, bs: number
 describe.skipIf(!available)('ascend-sim kv_cache: against references', () => {
   for (const dt of dts)
     for (const layout of ['NHD', 'HND'] as const)
-      for (const [T, N, D, bs] of [[9, 2, 64, 8], [40, 3, 5, 16], [17, 8, 128, 128]] as const)
+      for (const [T, N, D, bs] of [[9, 2, 64, 8], [40, 3, 5, 16], [17, 8, 128, 128], [3, 24, 2040, 4]] as const)
         it(`cacheWrite(dtype=${dt},layout=${layout},T=${T},N=${N},D=${D},bs=${bs})`, () => {
           expect(runCacheWrite(dt, layout, T, N, D, bs, SEED), `seed ${SEED}`).toBe('');
         });
   for (const dt of dts)
-    for (const [T, B, N, D, bs, R] of [[12, 3, 2, 64, 8, 8], [60, 2, 1, 5, 4, 2], [30, 4, 4, 128, 16, 16], [7, 1, 2, 256, 128, 128]] as const)
+    for (const [T, B, N, D, bs, R] of [[12, 3, 2, 64, 8, 8], [60, 2, 1, 5, 4, 2], [30, 4, 4, 128, 16, 16], [7, 1, 2, 256, 128, 128], [9, 2, 40, 128, 4, 4]] as const)
       it(`questMetadataAppend(dtype=${dt},T=${T},B=${B},N=${N},D=${D},bs=${bs},R=${R})`, () => {
         expect(runAppend(dt, T, B, N, D, bs, R, SEED), `seed ${SEED}`).toBe('');
       });
