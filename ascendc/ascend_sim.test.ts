@@ -304,6 +304,16 @@ describe.skipIf(!available)('ascend-sim quest_select: against a float64 model', 
     expect(s.gmToUbBytes).toBeGreaterThan(0);
     expect(s.ubToGmBytes).toBe((12 * 8 * 8 + 12 * 8) * 4);  // selected plus numSelected, exact bytes
   });
+  it('a hardware rule broken inside a kernel comes back as SA_ERR_DEVICE naming the core and the call', () => {
+    const c: SelectCase = { qd: 'f16', md: 'f16', B: 2, N: 1, G: 1, D: 64, bs: 16, R: 16, k: 4, maxLen: 300 };
+    process.env.SA_TWIN_UB_LIMIT = '4096';  // fault injection: a 4 KB Unified Buffer
+    try {
+      expectNativeError(() => runSelect(c, SEED), 'SA_ERR_DEVICE', 'sa_quest_select_f16_f16 core 0: TPipe::InitBuffer: UB overflow');
+    } finally {
+      delete process.env.SA_TWIN_UB_LIMIT;
+    }
+    expect(runSelect(c, SEED)).toBe('');
+  });
   it('rejects tokensSinceMetadataUpdate > seqLen and ids outside the pool, writing nothing', () => {
     const base = {
       queryDtype: 'f32', metaDtype: 'f32', numSeqs: 1, numQoHeads: 1, numKvHeads: 1, headDim: 8, blockSize: 4, metaRows: 4,

@@ -315,9 +315,9 @@ class TPipe {
     if (len == 0) tw::fail("TPipe::InitBuffer", "zero-byte buffer");
     const uint64_t size = ((uint64_t)len + 31) / 32 * 32;  // rounded up to 32 bytes, as the runtime does
     if (++c.buffers > tw::kMaxBuffers) tw::fail("TPipe::InitBuffer", "more than 64 buffers in one kernel");
-    if (c.pipe_used + size > tw::kUbUsable)
+    if (c.pipe_used + size > c.ub_limit)
       tw::fail("TPipe::InitBuffer", "UB overflow: " + std::to_string(c.pipe_used) + " bytes in use + " + std::to_string(size) +
-                                        " requested > " + std::to_string(tw::kUbUsable) + " usable (192 KB minus the runtime's reserve)");
+                                        " requested > " + std::to_string(c.ub_limit) + " usable (192 KB minus the runtime's reserve)");
     s.base = c.pipe_used;
     s.size = (uint32_t)size;
     c.pipe_used += (uint32_t)size;

@@ -122,6 +122,9 @@ LaunchResult launch(const LaunchSpec& spec) {
   std::vector<Counters> counters(B);
   std::vector<std::vector<std::pair<uintptr_t, uintptr_t>>> writes(B);
   std::atomic<int> next{0};
+  // Fault injection for tests: a smaller UB makes any kernel's InitBuffer fail like an overflow would.
+  uint32_t ub_limit = kUbUsable;
+  if (const char* lim = std::getenv("SA_TWIN_UB_LIMIT")) ub_limit = std::min<uint32_t>(kUbUsable, (uint32_t)std::strtoul(lim, nullptr, 10));
   auto worker = [&] {
     std::unique_ptr<uint8_t[]> ub(new uint8_t[kUbBytes]);
     std::unique_ptr<uint8_t[]> init(new uint8_t[kUbBytes]);
@@ -132,6 +135,7 @@ LaunchResult launch(const LaunchSpec& spec) {
       core.ub = ub.get();
       core.init = init.get();
       core.regions = &spec.regions;
+      core.ub_limit = ub_limit;
       // UB content is undefined at kernel start: a fixed pattern, and no byte counts as written.
       std::memset(core.ub, 0xA5, kUbBytes);
       std::memset(core.init, 0, kUbBytes);

@@ -62,6 +62,7 @@ struct Core {
   uint8_t* init = nullptr;  // [kUbBytes], 1 where the byte was written during this launch
   Counters c;
   uint32_t pipe_used = 0;   // bytes carved by the live TPipe
+  uint32_t ub_limit = kUbUsable;  // SA_TWIN_UB_LIMIT lowers it (fault injection for tests)
   int pipes = 0;            // live TPipe objects (one allowed)
   int buffers = 0;
   int que_buffers[8] = {};  // per TPosition
