@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "../ascendc/ascend_sim.h"
 #include "../cpu/thread_pool.h"
 #include "families.h"
 
@@ -199,6 +200,24 @@ Napi::Value MeasureCeiling(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ms);
 }
 
+// ascendSimStats() -> counters of the last ascend-sim kernel launch (bytes moved, repeats, UB peak).
+Napi::Value AscendSimStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ascend_sim::LaunchStats s = ascend_sim::last_launch_stats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kernel", s.kernel);
+  o.Set("blockDim", s.block_dim);
+  o.Set("launches", (double)s.launches);
+  o.Set("gmToUbBytes", (double)s.gm_to_ub_bytes);
+  o.Set("ubToGmBytes", (double)s.ub_to_gm_bytes);
+  o.Set("gmScalarBytes", (double)s.gm_scalar_bytes);
+  o.Set("dmaInstrs", (double)s.dma_instrs);
+  o.Set("vectorInstrs", (double)s.vector_instrs);
+  o.Set("vectorRepeats", (double)s.vector_repeats);
+  o.Set("ubPeakBytes", (double)s.ub_peak_bytes);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("questMetadata", Napi::Function::New(env, QuestMetadata));
   exports.Set("questSelect", Napi::Function::New(env, QuestSelect));
@@ -212,6 +231,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceCopy", Napi::Function::New(env, DeviceCopy));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
   exports.Set("measureCeiling", Napi::Function::New(env, MeasureCeiling));
+  exports.Set("ascendSimStats", Napi::Function::New(env, AscendSimStats));
   return exports;
 }
 

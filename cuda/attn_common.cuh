@@ -13,6 +13,7 @@ struct AttnPlan {
   int splits;        // KV splits per (query tile, head group); > 1 -> partials + merge
   float* ws_o;       // [splits, totalQ, H, D] f32 partial outputs (normalized), when splits > 1
   float* ws_lse;     // [splits, totalQ, H] f32 partial log2-sum-exp, when splits > 1
+  int* counters;     // [B * head groups] finished splits (decode kernel's in-kernel merge), zeroed
 };
 
 struct SeqInfo {

@@ -3,7 +3,8 @@
 // G <= 16, or a few speculative tokens. Each of the 4 warps streams its own 16-key sub-tiles of
 // the thread block's split with its own cp.async stages and resolved-row ring, with no block-wide
 // barrier inside the loop, so warps drift freely and keep memory busy; the warps' (O, m, l) are
-// merged at the end. Each K/V row is read once per KV group.
+// merged at the end; with several splits the last one to finish merges them. Each K/V row is
+// read once per KV group.
 #pragma once
 #include "attn_tc.cuh"
 
@@ -307,6 +308,47 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(PagedAttentionParams p
       if (d == 0 && p.maybe_lse) p.maybe_lse[qrow * H + h] = lse;
     }
   }
+  if (!partial) return;
+  // ---- split merge by the last split to finish (an atomic count per (sequence, head group)), so
+  // no second launch: combine the partials by their log2-sum-exp, add the sink logit ----
+  __shared__ int s_last;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    const int done = atomicAdd(&plan.counters[blockIdx.y], 1);
+    s_last = done == plan.splits - 1;
+    if (s_last) plan.counters[blockIdx.y] = 0;  // ready for the next launch
+  }
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  const int S = plan.splits;
+  const int64_t ls = p.total_q * H, os = ls * D;
+  for (int idx = tid; idx < min(rows, C::M) * D; idx += C::kThreads) {
+    const int r = idx / D, d = idx % D;
+    const int64_t qrow = s.qstart + r / hp;
+    const int h = h0 + r % hp;
+    const float* lp = plan.ws_lse + qrow * H + h;
+    const float* op = plan.ws_o + (qrow * H + h) * D + d;
+    float mstar = -INFINITY;
+#pragma unroll 8
+    for (int sp = 0; sp < S; ++sp) mstar = fmaxf(mstar, __ldcg(lp + sp * ls));
+    float wsum = 0.f, a = 0.f;
+    if (mstar != -INFINITY) {
+#pragma unroll 8
+      for (int sp = 0; sp < S; ++sp) {
+        const float x = __ldcg(lp + sp * ls);
+        const float w = x == -INFINITY ? 0.f : exp2f(x - mstar);
+        wsum += w;
+        a += w == 0.f ? 0.f : w * __ldcg(op + sp * os);
+      }
+    }
+    const float lse2 = (mstar == -INFINITY || wsum <= 0.f) ? -INFINITY : mstar + log2f(wsum);
+    float lse;
+    const float f = final_scale(p, h, lse2, &lse);
+    out[(qrow * H + h) * D + d] = from_f32<T>(lse2 == -INFINITY ? 0.f : a / wsum * f);
+    if (d == 0 && p.maybe_lse) p.maybe_lse[qrow * H + h] = lse;
+  }
 }
 
 template <class T, int D>
@@ -336,10 +378,10 @@ Status launch_decode_shape(const PagedAttentionParams& p, const Launch& l, AttnP
     SA_RETURN_IF_ERROR(l.ws->get(rows * (D + 1) * sizeof(float), &ws));
     plan.ws_o = static_cast<float*>(ws);
     plan.ws_lse = plan.ws_o + rows * D;
+    SA_RETURN_IF_ERROR(l.ws->counters((size_t)ys, &plan.counters));
   }
   kern<<<dim3(1, (unsigned)ys, (unsigned)plan.splits), C::kThreads, C::SMEM, l.stream>>>(p, plan, l.err);
   SA_CUDA_LAUNCH_CHECK();
-  if (plan.splits > 1) return launch_attn_merge(p, plan, l);
   return Status::Ok();
 }
 

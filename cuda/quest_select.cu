@@ -11,6 +11,7 @@ namespace select_attn::cuda {
 namespace {
 
 constexpr int kThreads = 256;     // scores kernel
+constexpr int kMeanThreads = 128; // scores kernel, mean fast path
 constexpr int kSelThreads = 512;   // top-k kernel
 constexpr int kSelWarps = kSelThreads / 32;
 constexpr int kUnroll = 4;        // blocks per team in flight
@@ -184,15 +185,15 @@ __global__ void __launch_bounds__(kThreads, 2) quest_scores_kernel(QuestSelectPa
   }
 }
 
-// Grid: (chunks, B); block: kThreads. groupReduce 'mean' with N dividing the team count: team T
+// Grid: (chunks, B); block: kMeanThreads. groupReduce 'mean' with N dividing the team count: team T
 // (TL lanes) owns KV head n = T % N and blocks j0 + T / N, + nteams / N, ...; its lanes keep their
 // channels of q-bar in registers, split by sign (max(q*M, q*m) = q+ * M + q- * m since M >= m), so a
 // channel costs two FMAs. Same output as quest_scores_kernel.
 template <class T, int CPL>
-__global__ void __launch_bounds__(kThreads, 2) quest_scores_mean_kernel(QuestSelectParams p, float* scores, int chunk_blocks,
+__global__ void __launch_bounds__(kMeanThreads, 3) quest_scores_mean_kernel(QuestSelectParams p, float* scores, int chunk_blocks,
                                                                          int64_t lcap, int TL, DevError* err) {
   constexpr int VE = 16 / sizeof(T);
-  constexpr int U = 2;  // blocks per team in flight
+  constexpr int U = 4;  // blocks per team in flight
   const int b = blockIdx.y;
   const int H = p.num_qo_heads, N = p.num_kv_heads, G = H / N, D = p.head_dim, bs = p.block_size, R = p.meta_rows;
   const bool reporter = blockIdx.x == 0 && threadIdx.x == 0;
@@ -215,7 +216,7 @@ __global__ void __launch_bounds__(kThreads, 2) quest_scores_mean_kernel(QuestSel
   const int j1 = (int)min64((int64_t)j0 + chunk_blocks, L);
   if (j0 >= j1) return;
   const int lane = threadIdx.x & 31;
-  const int team = threadIdx.x / TL, lt = threadIdx.x % TL, nteams = kThreads / TL;
+  const int team = threadIdx.x / TL, lt = threadIdx.x % TL, nteams = kMeanThreads / TL;
   const unsigned tmask = TL == 32 ? 0xffffffffu : (((1u << TL) - 1u) << (lane & ~(TL - 1)));
   const int n = team % N, SJ = nteams / N;
   const int cpr = D / VE;
@@ -442,7 +443,7 @@ MeanKernel pick_mean(const QuestSelectParams& p, int* TL) {
   const int need = (cpr + cpl - 1) / cpl;
   int tl = 1;
   while (tl < need) tl <<= 1;
-  if (tl > 32 || (kThreads / tl) % p.num_kv_heads != 0) return nullptr;
+  if (tl > 32 || (kMeanThreads / tl) % p.num_kv_heads != 0) return nullptr;
   *TL = tl;
   switch (p.meta_dtype) {
     case DType::f32: return cpl == 2 ? quest_scores_mean_kernel<float, 2> : quest_scores_mean_kernel<float, 1>;
@@ -501,7 +502,7 @@ Status launch_quest_select(const QuestSelectParams& p, const Launch& l) {
   float* scores = static_cast<float*>(ws);
   int TL = 0;
   if (MeanKernel mk = pick_mean(p, &TL); mk && !std::getenv("SA_CUDA_QS_GENERIC")) {
-    mk<<<dim3((unsigned)chunks, (unsigned)p.num_seqs), kThreads, 0, l.stream>>>(p, scores, (int)chunk, lcap, TL, l.err);
+    mk<<<dim3((unsigned)chunks, (unsigned)p.num_seqs), kMeanThreads, 0, l.stream>>>(p, scores, (int)chunk, lcap, TL, l.err);
     SA_CUDA_LAUNCH_CHECK();
     return launch_topk(p, scores, lcap, rows, l);
   }

@@ -9,3 +9,4 @@ export * from './ops/quest_select.js';
 export * from './ops/paged_attention.js';
 export * from './ops/kv_cache.js';
 export * from './npy.js';
+export * from './ascend_sim.js';

@@ -31,6 +31,21 @@ export interface NativeAddon {
   deviceCopy(handle: object, host: ArrayBufferView, byteOffset: number, dir: 'upload' | 'download'): void;
   synchronize(backend: string): void;
   measureCeiling(backend: string, bytes: number, reps: number): number;
+  /** counters of the last ascend-sim kernel launch (see src/ascend_sim.ts) */
+  ascendSimStats(): AscendSimLaunchStats;
+}
+
+export interface AscendSimLaunchStats {
+  kernel: string;
+  blockDim: number;
+  launches: number;
+  gmToUbBytes: number;
+  ubToGmBytes: number;
+  gmScalarBytes: number;
+  dmaInstrs: number;
+  vectorInstrs: number;
+  vectorRepeats: number;
+  ubPeakBytes: number;
 }
 
 let cached: NativeAddon | undefined;

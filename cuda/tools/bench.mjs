@@ -73,7 +73,10 @@ if (only === 'ncu') {
   }, 'sync');
   const sa = selectArgs(32, 32768, 16, 128);
   addon.questSelect('cuda', sa, 'sync');
-  addon.pagedAttention('cuda', decodeArgs(1, 32768, 16, { selRows: N, selK: 128, blockSelection: sa.selected, numSeqs: 1, totalQ: 1 }), 'sync');
+  const s1 = selectArgs(1, 32768, 16, 128);
+  addon.questSelect('cuda', s1, 'sync');
+  addon.pagedAttention('cuda', decodeArgs(1, 32768, 16, { selRows: N, selK: 128, blockSelection: s1.selected }), 'sync');
+  addon.pagedAttention('cuda', decodeArgs(1, 65536, 16), 'sync');
   addon.synchronize('cuda');
   process.exit(0);
 }

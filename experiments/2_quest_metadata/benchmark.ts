@@ -1,5 +1,6 @@
 // quest_metadata benchmark (`select-attn bench quest_metadata`): one metadata build of a whole batch.
 // Bytes = the K cache tokens read + the metadata rows written (max and min, zero rows included).
+import { ascendSimBenchExtra } from '../../src/ascend_sim.js';
 import type { BackendName } from '../../src/backends.js';
 import { questMetadata, timeQuestMetadata } from '../../src/ops/quest_metadata.js';
 import type { BenchCase, BenchFamily, ParamValue } from '../../src/testing/bench.js';
@@ -68,6 +69,8 @@ export const bench: BenchFamily = {
     return {
       bytes,
       time: (reps: number) => timeQuestMetadata(args, reps, { backend }),
+      // ascend-sim: DMA bytes the twin counted against this minimum, and the 910B estimate.
+      extra: backend === 'ascend-sim' ? () => ascendSimBenchExtra(bytes) : undefined,
       dispose: () => placed.dispose(),
     };
   },

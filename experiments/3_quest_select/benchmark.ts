@@ -1,5 +1,6 @@
 // quest_select benchmark (`select-attn bench quest_select`): one decode step's block selection.
 // Bytes = the metadata rows read (max and min of every real block) + the query + the outputs.
+import { ascendSimBenchExtra } from '../../src/ascend_sim.js';
 import type { BackendName } from '../../src/backends.js';
 import { type GroupReduce, type QuestSelectArgs, questSelect, timeQuestSelect } from '../../src/ops/quest_select.js';
 import type { BenchCase, BenchFamily, ParamValue } from '../../src/testing/bench.js';
@@ -50,6 +51,8 @@ export const bench: BenchFamily = {
     return {
       bytes,
       time: (reps: number) => timeQuestSelect(timedArgs, reps, { backend }),
+      // ascend-sim: DMA bytes the twin counted against this minimum, and the 910B estimate.
+      extra: backend === 'ascend-sim' ? () => ascendSimBenchExtra(bytes) : undefined,
       dispose: () => placed.dispose(),
     };
   },
