@@ -132,7 +132,7 @@ describe('select-attn verify', () => {
   it('prints one line per failure (id, backend, seed, detail) and exits 1', async () => {
     const { io, o } = capture();
     const json = join(tmp, 'v-fail.json');
-    expect(await main(['verify', '--seed', '7', '--json', json], { io, registry: registry([fakeSuite(true)]) })).toBe(1);
+    expect(await main(['verify', '--backend', 'cpu', '--seed', '7', '--json', json], { io, registry: registry([fakeSuite(true)]) })).toBe(1);
     expect(o.out).toContain('FAIL fake(a=2) backend=cpu seed=7: maxRelErr 1 > 1e-5');
     expect(o.out).toContain('FAIL fake(a=3) backend=cpu seed=7: threw RangeError: boom');
     expect(o.out).not.toContain('FAIL fake(a=1)');
@@ -147,7 +147,7 @@ describe('select-attn verify', () => {
     expect(await main(['verify', '--list', '--filter', 'a=2'], { io: l.io, registry: reg })).toBe(0);
     expect(l.o.out.trim()).toBe('fake(a=2)');
     const f = capture();
-    expect(await main(['verify', '--filter', 'a=1', '--seed', '1'], { io: f.io, registry: reg })).toBe(0);
+    expect(await main(['verify', '--backend', 'cpu', '--filter', 'a=1', '--seed', '1'], { io: f.io, registry: reg })).toBe(0);
     expect(f.o.out).toContain('1 passed, 0 failed');
     const u = capture();
     expect(await main(['verify', '--family', 'nope'], { io: u.io, registry: reg })).toBe(2);
@@ -387,7 +387,7 @@ describe('family discovery', () => {
     expect(resolveFamily(reg.benches.keys(), reg.folders, 'alpha_decode')).toBe('alpha_decode');
     expect(resolveFamily(reg.suites.keys(), reg.folders, 'beta')).toBeUndefined();
     const { io, o } = capture();
-    expect(await main(['verify', '--seed', '3'], { io, root })).toBe(0);
+    expect(await main(['verify', '--backend', 'cpu', '--seed', '3'], { io, root })).toBe(0);
     expect(o.out).toContain('1 passed, 0 failed');
     expect(o.err).toContain('cannot load');
     // this package's own experiments load without problems
