@@ -54,11 +54,16 @@ inline void tok_sort(Tok* a, int64_t n) {
   }
 }
 
+// Float order as unsigned integers: -0 just below +0, NaNs beyond +-inf, the same total order
+// quest_metadata uses, so an appended row equals a fresh build bit for bit.
+inline uint32_t order_key(uint32_t u, uint32_t sign) { return (u & sign) ? ~u & (sign | (sign - 1)) : u | sign; }
+
 // row := key (start of a block) or elementwise max/min(row, key). Values are copied bit for bit, so
 // the result is exact in every dtype.
 template <DType T>
 inline void fold_row(void* mx, void* mn, int64_t row_off, const void* key, int64_t key_off, int64_t n, bool reset) {
-  using E = typename std::conditional<T == DType::f32, float, uint16_t>::type;
+  using E = typename std::conditional<T == DType::f32, uint32_t, uint16_t>::type;
+  constexpr uint32_t sign = T == DType::f32 ? 0x80000000u : 0x8000u;
   E* a = static_cast<E*>(mx) + row_off;
   E* b = static_cast<E*>(mn) + row_off;
   const E* k = static_cast<const E*>(key) + key_off;
@@ -68,9 +73,9 @@ inline void fold_row(void* mx, void* mn, int64_t row_off, const void* key, int64
     return;
   }
   for (int64_t i = 0; i < n; ++i) {
-    const float kv = to_f32<T>(k, i);
-    if (kv > to_f32<T>(a, i)) a[i] = k[i];
-    if (kv < to_f32<T>(b, i)) b[i] = k[i];
+    const uint32_t kk = order_key(k[i], sign);
+    if (kk > order_key(a[i], sign)) a[i] = k[i];
+    if (kk < order_key(b[i], sign)) b[i] = k[i];
   }
 }
 

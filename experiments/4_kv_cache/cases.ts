@@ -185,7 +185,7 @@ export const suite: FamilySuite = {
           ['prefill', { dtype, layout, N: 2, D: 64, bs: 16, numBlocks: 40, T: 300, skip: 0.1 }],
           ['repeats', { dtype, layout, N: 3, D: 32, bs: 8, numBlocks: 20, T: 60, repeats: true, skip: 0.2 }],
           ['allSkipped', { dtype, layout, N: 2, D: 16, bs: 4, numBlocks: 5, T: 7, skip: 1 }],
-          ['empty', { dtype, layout, N: 2, D: 16, bs: 4, numBlocks: 5, T: 0 }],
+        ['empty', { dtype, layout, N: 2, D: 16, bs: 4, numBlocks: 5, T: 0 }],
           ['oddShapes', { dtype, layout, N: 3, D: 33, bs: 5, numBlocks: 11, T: 29, skip: 0.1 }],
           ['threaded', { dtype, layout, N: 8, D: 128, bs: 16, numBlocks: 80, T: 600, repeats: true }],
         ];
@@ -202,6 +202,7 @@ export const suite: FamilySuite = {
         ['blockSize5', { dtype, N: 3, D: 17, bs: 5, metaRows: 3, seqLens: [4, 0, 11], newTokens: [12, 7, 1] }],
         ['repeats', { dtype, N: 2, D: 32, bs: 8, metaRows: 8, seqLens: [7, 16], newTokens: [10, 9], repeats: true }],
         ['sharedPage', { dtype, N: 2, D: 16, bs: 4, metaRows: 4, seqLens: [3, 5], newTokens: [6, 4], shared: true }],
+        ['signedZeros', { dtype, N: 2, D: 32, bs: 8, metaRows: 8, seqLens: [5, 16, 0], newTokens: [12, 9, 20], signedZeros: true }],
         ['empty', { dtype, N: 2, D: 16, bs: 4, metaRows: 4, seqLens: [3], newTokens: [0] }],
         ['threaded', { dtype, N: 8, D: 128, bs: 16, metaRows: 16, seqLens: [0, 100, 37, 512], newTokens: [300, 200, 150, 90] }],
       ];

@@ -61,6 +61,19 @@ export interface AppendConfig {
   repeats?: boolean;
   /** two sequences share their first metadata page (prefix sharing) */
   shared?: boolean;
+  /** keys and metadata mostly -0 / +0, so max/min must order -0 below +0 (as quest_metadata does) */
+  signedZeros?: boolean;
+}
+
+/** Values from {-0, +0, -1, +1}, mostly zeros of either sign. */
+function signedZeroTensor(rng: Rng, dt: FloatDType, shape: number[]): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = rng.next();
+    v[i] = r < 0.4 ? -0 : r < 0.8 ? 0 : r < 0.9 ? -1 : 1;
+  }
+  return fromF32(dt, shape, v);
 }
 
 export function genAppend(c: AppendConfig, seed: number) {
@@ -90,10 +103,11 @@ export function genAppend(c: AppendConfig, seed: number) {
     }
   const order = rng.shuffle(Array.from({ length: seq.length }, (_, i) => i));
   const T = seq.length;
+  const values = c.signedZeros ? signedZeroTensor : randomTensor;
   return {
-    key: randomTensor(rng, c.dtype, [T, c.N, c.D]),
-    maxMeta: randomTensor(rng, c.dtype, [numPages, c.metaRows, c.N, c.D]),
-    minMeta: randomTensor(rng, c.dtype, [numPages, c.metaRows, c.N, c.D]),
+    key: values(rng, c.dtype, [T, c.N, c.D]),
+    maxMeta: values(rng, c.dtype, [numPages, c.metaRows, c.N, c.D]),
+    minMeta: values(rng, c.dtype, [numPages, c.metaRows, c.N, c.D]),
     metaBlockTables: tensor('i32', [B, mmbpr], table),
     seqIdx: tensor('i32', [T], Int32Array.from(order, (i) => seq[i])),
     positions: tensor('i32', [T], Int32Array.from(order, (i) => pos[i])),

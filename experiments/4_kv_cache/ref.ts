@@ -28,7 +28,7 @@ export function refCacheWrite<A extends Float32Array | Uint16Array>(
 /**
  * Folds keys into the metadata rows: tokens in position order (ties in token order); the row of
  * logical block floor(pos / bs) of sequence seqIdx[t] becomes the key at a block start, else the
- * elementwise max/min. `decode` turns a stored word into its value (identity for f32). Returns new
+ * elementwise max/min with -0 < +0. `decode` turns a stored word into its value (identity for f32). Returns new
  * metadata arrays (stored words).
  */
 export function refQuestMetadataAppend<A extends Float32Array | Uint16Array>(
@@ -50,9 +50,12 @@ export function refQuestMetadataAppend<A extends Float32Array | Uint16Array>(
         mx[row + e] = kw;
         mn[row + e] = kw;
       } else {
+        // JavaScript's Math.max/Math.min order (-0 < +0), as quest_metadata's reference
         const kv = decode(kw);
-        if (kv > decode(mx[row + e])) mx[row + e] = kw;
-        if (kv < decode(mn[row + e])) mn[row + e] = kw;
+        const cmx = decode(mx[row + e]);
+        const cmn = decode(mn[row + e]);
+        if (!Object.is(cmx, kv) && Object.is(Math.max(cmx, kv), kv)) mx[row + e] = kw;
+        if (!Object.is(cmn, kv) && Object.is(Math.min(cmn, kv), kv)) mn[row + e] = kw;
       }
     }
   }
