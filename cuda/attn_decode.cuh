@@ -324,29 +324,44 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(PagedAttentionParams p
   __threadfence();
   const int S = plan.splits;
   const int64_t ls = p.total_q * H, os = ls * D;
-  for (int idx = tid; idx < min(rows, C::M) * D; idx += C::kThreads) {
+  const int nr = min(rows, C::M);
+  // Per-row weights of the splits: w_s = 2^(lse_s - max), staged in shared memory (the epilogue
+  // buffers are free again), so the output loop below issues its loads without dependencies.
+  float* sW = sO;                 // [nr][S]
+  float* sRow = sO + nr * S;      // [nr]: 1 / sum_s w_s, and the log2-sum-exp
+  float* sLse = sRow + nr;
+  for (int idx = tid; idx < nr * S; idx += C::kThreads) {
+    const int r = idx / S, sp = idx % S;
+    sW[idx] = __ldcg(plan.ws_lse + sp * ls + (s.qstart + r / hp) * H + h0 + r % hp);
+  }
+  __syncthreads();
+  if (tid < nr) {
+    float mstar = -INFINITY;
+    for (int sp = 0; sp < S; ++sp) mstar = fmaxf(mstar, sW[tid * S + sp]);
+    float wsum = 0.f;
+    for (int sp = 0; sp < S; ++sp) {
+      const float x = sW[tid * S + sp];
+      const float w = (mstar == -INFINITY || x == -INFINITY) ? 0.f : exp2f(x - mstar);
+      sW[tid * S + sp] = w;
+      wsum += w;
+    }
+    const bool none = mstar == -INFINITY || wsum <= 0.f;
+    sRow[tid] = none ? 0.f : 1.f / wsum;
+    sLse[tid] = none ? -INFINITY : mstar + log2f(wsum);
+  }
+  __syncthreads();
+  for (int idx = tid; idx < nr * D; idx += C::kThreads) {
     const int r = idx / D, d = idx % D;
     const int64_t qrow = s.qstart + r / hp;
     const int h = h0 + r % hp;
-    const float* lp = plan.ws_lse + qrow * H + h;
     const float* op = plan.ws_o + (qrow * H + h) * D + d;
-    float mstar = -INFINITY;
+    const float* w = sW + r * S;
+    float a = 0.f;
 #pragma unroll 8
-    for (int sp = 0; sp < S; ++sp) mstar = fmaxf(mstar, __ldcg(lp + sp * ls));
-    float wsum = 0.f, a = 0.f;
-    if (mstar != -INFINITY) {
-#pragma unroll 8
-      for (int sp = 0; sp < S; ++sp) {
-        const float x = __ldcg(lp + sp * ls);
-        const float w = x == -INFINITY ? 0.f : exp2f(x - mstar);
-        wsum += w;
-        a += w == 0.f ? 0.f : w * __ldcg(op + sp * os);
-      }
-    }
-    const float lse2 = (mstar == -INFINITY || wsum <= 0.f) ? -INFINITY : mstar + log2f(wsum);
+    for (int sp = 0; sp < S; ++sp) a += w[sp] * __ldcg(op + sp * os);  // empty splits hold 0 with weight 0
     float lse;
-    const float f = final_scale(p, h, lse2, &lse);
-    out[(qrow * H + h) * D + d] = from_f32<T>(lse2 == -INFINITY ? 0.f : a / wsum * f);
+    const float f = final_scale(p, h, sLse[r], &lse);
+    out[(qrow * H + h) * D + d] = from_f32<T>(a * sRow[r] * f);
     if (d == 0 && p.maybe_lse) p.maybe_lse[qrow * H + h] = lse;
   }
 }
@@ -369,7 +384,8 @@ Status launch_decode_shape(const PagedAttentionParams& p, const Launch& l, AttnP
   const int per_sm = std::max(1, (228 * 1024) / (C::SMEM + 1024));
   // At least 8 sub-tiles (2 per warp) per split on average.
   plan.splits = choose_splits(ys, max_tiles / 4, per_sm, l.num_sms);
-  if (const char* f = std::getenv("SA_CUDA_SPLITS")) plan.splits = std::max(1, std::atoi(f));  // tuning aid
+  plan.splits = std::min(plan.splits, 64 * D / 16 - 2);  // the merge weights [16][splits] fit the epilogue area
+  if (const char* f = std::getenv("SA_CUDA_SPLITS")) plan.splits = std::max(1, std::min(std::atoi(f), 64 * D / 16 - 2));
   SA_RETURN_IF_ERROR(check_grid("paged_attention", 1, ys, plan.splits));
   if (ys == 0) return Status::Ok();
   if (plan.splits > 1) {

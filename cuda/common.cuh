@@ -101,6 +101,32 @@ __device__ __forceinline__ void store_any(void* p, DType t, int64_t i, float v) 
   }
 }
 
+// VE consecutive elements of a run-time-dtype buffer from element i, widened to f32; the dtype
+// switch sits outside the loads so they issue back to back.
+template <int VE>
+__device__ __forceinline__ void load_any_vec(const void* p, DType t, int64_t i, float* out) {
+  switch (t) {
+    case DType::f32: {
+      const float* q = static_cast<const float*>(p) + i;
+#pragma unroll
+      for (int e = 0; e < VE; ++e) out[e] = q[e];
+      break;
+    }
+    case DType::f16: {
+      const __half* q = static_cast<const __half*>(p) + i;
+#pragma unroll
+      for (int e = 0; e < VE; ++e) out[e] = __half2float(q[e]);
+      break;
+    }
+    default: {
+      const __nv_bfloat16* q = static_cast<const __nv_bfloat16*>(p) + i;
+#pragma unroll
+      for (int e = 0; e < VE; ++e) out[e] = __bfloat162float(q[e]);
+      break;
+    }
+  }
+}
+
 // 8 consecutive 16-bit or 4 f32 elements of a 16-byte vector, widened to f32.
 template <class T> struct Vec16;
 template <> struct Vec16<float> {

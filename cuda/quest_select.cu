@@ -11,7 +11,7 @@ namespace select_attn::cuda {
 namespace {
 
 constexpr int kThreads = 256;     // scores kernel
-constexpr int kMeanThreads = 128; // scores kernel, mean fast path
+constexpr int kMeanThreads = 256; // scores kernel, mean fast path
 constexpr int kSelThreads = 512;   // top-k kernel
 constexpr int kSelWarps = kSelThreads / 32;
 constexpr int kUnroll = 4;        // blocks per team in flight
@@ -190,10 +190,10 @@ __global__ void __launch_bounds__(kThreads, 2) quest_scores_kernel(QuestSelectPa
 // channels of q-bar in registers, split by sign (max(q*M, q*m) = q+ * M + q- * m since M >= m), so a
 // channel costs two FMAs. Same output as quest_scores_kernel.
 template <class T, int CPL>
-__global__ void __launch_bounds__(kMeanThreads, 3) quest_scores_mean_kernel(QuestSelectParams p, float* scores, int chunk_blocks,
+__global__ void __launch_bounds__(kMeanThreads, 2) quest_scores_mean_kernel(QuestSelectParams p, float* scores, int chunk_blocks,
                                                                          int64_t lcap, int TL, DevError* err) {
   constexpr int VE = 16 / sizeof(T);
-  constexpr int U = 4;  // blocks per team in flight
+  constexpr int U = 2;  // blocks per team in flight
   const int b = blockIdx.y;
   const int H = p.num_qo_heads, N = p.num_kv_heads, G = H / N, D = p.head_dim, bs = p.block_size, R = p.meta_rows;
   const bool reporter = blockIdx.x == 0 && threadIdx.x == 0;
@@ -225,12 +225,19 @@ __global__ void __launch_bounds__(kMeanThreads, 3) quest_scores_mean_kernel(Ques
 #pragma unroll
   for (int c = 0; c < CPL; ++c) {
     const int ch = lt * CPL + c;
+    float acc[VE];
+#pragma unroll
+    for (int e = 0; e < VE; ++e) acc[e] = 0.f;
+    if (ch < cpr)
+      for (int g = 0; g < G; ++g) {
+        float x[VE];
+        load_any_vec<VE>(p.query, p.query_dtype, ((int64_t)b * H + n * G + g) * D + ch * VE, x);
+#pragma unroll
+        for (int e = 0; e < VE; ++e) acc[e] += x[e];
+      }
 #pragma unroll
     for (int e = 0; e < VE; ++e) {
-      float acc = 0.f;
-      if (ch < cpr)
-        for (int g = 0; g < G; ++g) acc += load_any(p.query, p.query_dtype, ((int64_t)b * H + n * G + g) * D + ch * VE + e);
-      const float q = acc / (float)G;
+      const float q = acc[e] / (float)G;
       qp[c][e] = fmaxf(q, 0.f);
       qn[c][e] = fminf(q, 0.f);
     }
@@ -337,21 +344,48 @@ __global__ void __launch_bounds__(kSelThreads) quest_topk_kernel(QuestSelectPara
     for (int i = threadIdx.x; i < C; i += kSelThreads) keys[i] = fkey(srow[npre + i]);
   __syncthreads();
   auto key_at = [&](int i) -> uint32_t { return cached ? keys[i] : fkey(srow[npre + i]); };
-  uint32_t prefix = 0, mask = 0;
+  // The digits start at the highest bit where the row's keys differ (the common high bits form the
+  // initial prefix), so the first histogram spreads over the bins instead of piling into one or
+  // two (scores of a row share sign and exponent bits) and shared atomics do not serialize.
+  __shared__ uint32_t s_range[2 * kSelWarps];
+  uint32_t kmin = 0xffffffffu, kmax = 0u;
+  for (int i = threadIdx.x; i < C; i += kSelThreads) {
+    const uint32_t u = key_at(i);
+    kmin = min(kmin, u);
+    kmax = max(kmax, u);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    kmin = min(kmin, __shfl_xor_sync(0xffffffffu, kmin, o));
+    kmax = max(kmax, __shfl_xor_sync(0xffffffffu, kmax, o));
+  }
+  if ((threadIdx.x & 31) == 0) {
+    s_range[threadIdx.x >> 5] = kmin;
+    s_range[kSelWarps + (threadIdx.x >> 5)] = kmax;
+  }
+  __syncthreads();
+  kmin = s_range[0];
+  kmax = s_range[kSelWarps];
+  for (int w = 1; w < kSelWarps; ++w) {
+    kmin = min(kmin, s_range[w]);
+    kmax = max(kmax, s_range[kSelWarps + w]);
+  }
+  int top = kmin == kmax ? -1 : 31 - __clz(kmin ^ kmax);  // highest differing bit
+  const uint32_t low = top >= 31 ? 0xffffffffu : top < 0 ? 0u : ((1u << (top + 1)) - 1u);
+  uint32_t prefix = kmax & ~low, mask = ~low;
   int remaining = need;
-  for (int pass = 0; pass < 4; ++pass) {
-    const int shift = 24 - 8 * pass;
+  while (top >= 0) {
+    const int width = min(8, top + 1), shift = top + 1 - width;
+    const uint32_t dmask = (1u << width) - 1u;
     if (threadIdx.x < 256) s_hist[threadIdx.x] = 0;
     __syncthreads();
-    // Keys of one row often share their high bits: equal bins are aggregated within the warp so
-    // one lane adds for all (no 32-way shared-atomic serialization).
     for (int base = 0; base < C; base += kSelThreads) {
       const int i = base + threadIdx.x;
       const uint32_t u = i < C ? key_at(i) : 0u;
       const bool in = i < C && (u & mask) == prefix;
       const unsigned act = __ballot_sync(0xffffffffu, in);
       if (in) {
-        const int bin = (u >> shift) & 255;
+        const int bin = (u >> shift) & dmask;
         const unsigned peers = __match_any_sync(act, bin);
         if ((int)(threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&s_hist[bin], __popc(peers));
       }
@@ -390,11 +424,12 @@ __global__ void __launch_bounds__(kSelThreads) quest_topk_kernel(QuestSelectPara
     }
     __syncthreads();
     prefix |= (uint32_t)s_misc[0] << shift;
-    mask |= 0xffu << shift;
+    mask |= dmask << shift;
     remaining = s_misc[1];
     const bool whole = s_misc[2] == remaining;  // the bucket is taken whole: threshold found
     __syncthreads();
     if (whole) break;
+    top -= width;
   }
   // Selected: (key & mask) above prefix, or equal and among the first `remaining` such ids. Each
   // thread takes a contiguous run of candidates, so two block scans give every output position.
