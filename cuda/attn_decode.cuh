@@ -357,7 +357,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(PagedAttentionParams p
     const float* op = plan.ws_o + (qrow * H + h) * D + d;
     const float* w = sW + r * S;
     float a = 0.f;
-#pragma unroll 8
+#pragma unroll 16
     for (int sp = 0; sp < S; ++sp) a += w[sp] * __ldcg(op + sp * os);  // empty splits hold 0 with weight 0
     float lse;
     const float f = final_scale(p, h, sLse[r], &lse);

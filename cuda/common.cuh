@@ -160,6 +160,17 @@ template <> struct Vec16<__nv_bfloat16> {
   }
 };
 
+// max/min in the references' order (JavaScript Math.max/min): -0 < +0 and NaN wins, so every
+// backend agrees bit for bit on quest_metadata and questMetadataAppend.
+__device__ __forceinline__ float max_js(float a, float x) {
+  if (a != a || x != x) return a + x;  // NaN
+  return (x > a || (x == a && signbit(a) && !signbit(x))) ? x : a;
+}
+__device__ __forceinline__ float min_js(float a, float x) {
+  if (a != a || x != x) return a + x;
+  return (x < a || (x == a && !signbit(a) && signbit(x))) ? x : a;
+}
+
 // ---- paged addressing ----
 __device__ __forceinline__ int64_t paged_off(Layout layout, int64_t block, int tok, int head, int bs, int N, int D) {
   return layout == Layout::NHD ? ((block * bs + tok) * N + head) * (int64_t)D

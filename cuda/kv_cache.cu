@@ -150,8 +150,8 @@ __global__ void __launch_bounds__(kThreads) meta_append_kernel(QuestMetadataAppe
           const int64_t e = e0 + threadIdx.x + (int64_t)i * kThreads;
           if (e < E) {
             const float x = to_f32(key[src + e]);
-            a[i] = x > a[i] ? x : a[i];  // strict: ties (and NaN keys) keep the stored word
-            lo[i] = x < lo[i] ? x : lo[i];
+            a[i] = max_js(a[i], x);  // -0 < +0, NaN wins (the reference's Math.max/min order)
+            lo[i] = min_js(lo[i], x);
           }
         }
       }

@@ -31,17 +31,6 @@ __device__ __forceinline__ void store_vec(T* p, const float* v) {
   }
 }
 
-// max/min in the reference's order (JavaScript Math.max/min): -0 < +0 and NaN wins, so every
-// backend agrees bit for bit.
-__device__ __forceinline__ float max_js(float a, float x) {
-  if (a != a || x != x) return a + x;  // NaN
-  return (x > a || (x == a && signbit(a) && !signbit(x))) ? x : a;
-}
-__device__ __forceinline__ float min_js(float a, float x) {
-  if (a != a || x != x) return a + x;
-  return (x < a || (x == a && !signbit(a) && signbit(x))) ? x : a;
-}
-
 // Grid: (J = max(MKBPR, MMBPR * metaRows) logical blocks, B sequences); block: kThreads.
 // Each thread owns VE consecutive channels of one head ("chunks" of the N*D metadata row).
 template <class T, int VE>
