@@ -21,11 +21,18 @@ constexpr int kGenUnroll = 2;    // keys per warp in flight
 // Grid: (maxQLen query tokens, B * head groups, splits); block: 128 threads (4 warps).
 // One thread block = one query token and hp (<= 8) query heads of one KV group. Each warp takes
 // every 4th visible key of the split; lanes own D/32 channels; scores are warp-reduced.
-// Used for f32 and for q/KV dtype mixes; the tensor-core kernel covers f16/bf16.
-template <class KT, int D>
+// Used for f32, for q/KV dtype mixes and for head dims other than 64/96/128/256; the tensor-core
+// kernels cover f16/bf16 at those four.
+// DT = 0: headDim known at run time (any D <= 256); lane l then owns channels l, l + 32, ...
+template <class KT, int DT>
 __global__ void __launch_bounds__(kGenThreads) attn_generic_kernel(PagedAttentionParams p, AttnPlan plan, DevError* err) {
-  constexpr int CH = D / 32;
-  __shared__ float sO[kGenWarps][kGenMaxHeads][D];
+  constexpr int CH = DT ? DT / 32 : 8;
+  constexpr int DS = DT ? DT : 256;  // shared row length
+  const int D = DT ? DT : p.head_dim;
+  const int lane_ = threadIdx.x & 31;
+  auto chan = [&](int c) { return DT ? lane_ * CH + c : c * 32 + lane_; };
+  auto has = [&](int c) { return DT ? true : c * 32 + lane_ < D; };
+  __shared__ float sO[kGenWarps][kGenMaxHeads][DS];
   __shared__ float sM[kGenWarps][kGenMaxHeads], sL[kGenWarps][kGenMaxHeads];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int i = blockIdx.x;
@@ -56,7 +63,7 @@ __global__ void __launch_bounds__(kGenThreads) attn_generic_kernel(PagedAttentio
 #pragma unroll
     for (int c = 0; c < CH; ++c) {
       acc[hh][c] = 0.f;
-      q[hh][c] = hh < hp ? load_any(p.q, p.q_dtype, (qrow * H + h0 + hh) * D + lane * CH + c) : 0.f;
+      q[hh][c] = hh < hp && has(c) ? load_any(p.q, p.q_dtype, (qrow * H + h0 + hh) * D + chan(c)) : 0.f;
     }
   }
   const KT* kc = static_cast<const KT*>(p.k_cache);
@@ -77,8 +84,8 @@ __global__ void __launch_bounds__(kGenThreads) attn_generic_kernel(PagedAttentio
       }
 #pragma unroll
       for (int c = 0; c < CH; ++c) {
-        kf[u][c] = pos[u] >= 0 ? to_f32(kc[off[u] + lane * CH + c]) : 0.f;
-        vf[u][c] = pos[u] >= 0 ? to_f32(vc[off[u] + lane * CH + c]) : 0.f;
+        kf[u][c] = pos[u] >= 0 && has(c) ? to_f32(kc[off[u] + chan(c)]) : 0.f;
+        vf[u][c] = pos[u] >= 0 && has(c) ? to_f32(vc[off[u] + chan(c)]) : 0.f;
       }
     }
 #pragma unroll
@@ -108,7 +115,8 @@ __global__ void __launch_bounds__(kGenThreads) attn_generic_kernel(PagedAttentio
   for (int hh = 0; hh < kGenMaxHeads; ++hh) {
     if (hh >= hp) break;
 #pragma unroll
-    for (int c = 0; c < CH; ++c) sO[warp][hh][lane * CH + c] = acc[hh][c];
+    for (int c = 0; c < CH; ++c)
+      if (has(c)) sO[warp][hh][chan(c)] = acc[hh][c];
     if (lane == 0) {
       sM[warp][hh] = m[hh];
       sL[warp][hh] = l[hh];
@@ -193,7 +201,7 @@ GenKernel pick_generic_d(int D) {
     case 96: return attn_generic_kernel<KT, 96>;
     case 128: return attn_generic_kernel<KT, 128>;
     case 256: return attn_generic_kernel<KT, 256>;
-    default: return nullptr;
+    default: return D >= 1 && D <= 256 ? attn_generic_kernel<KT, 0> : nullptr;
   }
 }
 
@@ -208,7 +216,9 @@ GenKernel pick_generic(const PagedAttentionParams& p) {
 
 bool use_tc(const PagedAttentionParams& p) {
   if (std::getenv("SA_CUDA_NO_TC")) return false;  // testing aid: force the CUDA-core path
-  return p.q_dtype == p.kv_dtype && (p.q_dtype == DType::f16 || p.q_dtype == DType::bf16);
+  const int D = p.head_dim;
+  return p.q_dtype == p.kv_dtype && (p.q_dtype == DType::f16 || p.q_dtype == DType::bf16) &&
+         (D == 64 || D == 96 || D == 128 || D == 256);
 }
 
 bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
@@ -265,7 +275,8 @@ Status supports_paged_attention(const PagedAttentionParams& p) {
   if (!is_float(p.kv_dtype))
     return Status::unsupported(std::string(fam) + "kCache dtype " + dtype_name(p.kv_dtype) + " unsupported; supported: f32, f16, bf16");
   if (!pick_generic(p))
-    return Status::unsupported(std::string(fam) + "headDim " + std::to_string(p.head_dim) + " unsupported; supported: 64, 96, 128, 256");
+    return Status::unsupported(std::string(fam) + "headDim " + std::to_string(p.head_dim) +
+                               " unsupported; supported: 1 to 256 (tensor cores for f16/bf16 at 64, 96, 128, 256)");
   if (!std::isfinite(p.scale)) return Status::invalid(std::string(fam) + "scale must be finite, got " + std::to_string(p.scale));
   if (!(p.softcap >= 0) || !std::isfinite(p.softcap))
     return Status::invalid(std::string(fam) + "softcap must be 0 (off) or a finite value > 0, got " + std::to_string(p.softcap));

@@ -449,6 +449,8 @@ const attnShapes = [
   { H: 8, N: 2, D: 96, bs: 32, lens: [200, 1] },
   { H: 4, N: 1, D: 256, bs: 64, lens: [700, 129] },
   { H: 12, N: 4, D: 128, bs: 256, lens: [600, 257] },
+  { H: 4, N: 2, D: 40, bs: 8, lens: [77, 3] },      // head dims off the tensor-core set: CUDA-core path
+  { H: 3, N: 1, D: 17, bs: 5, lens: [50, 0, 9] },
 ];
 for (const [qdtype, kvdtype] of [['bf16', 'bf16'], ['f16', 'f16'], ['f32', 'f32'], ['f32', 'bf16'], ['bf16', 'f32']])
   for (const layout of ['NHD', 'HND'])
