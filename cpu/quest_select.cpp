@@ -106,25 +106,42 @@ template <int NQ> inline void hsum_n(const V* acc, float* out) {
   for (; i < NQ; ++i) out[i] = vsum(acc[i]);
 }
 
-// Scores of NQ query rows (q: [NQ][Dp] f32, zero beyond D; qk: [NQ][Dp / 16] sign masks) against
-// metadata rows at element offsets off + i * stride (mean: NQ KV heads of one block row, stride D).
-template <DType MT, int NQ>
-inline void score_heads(const void* M, const void* m, int64_t off, int64_t stride, const float* q, const uint16_t* qk,
-                        int D, int Dp, float* out) {
-  V acc[NQ];
-  for (int i = 0; i < NQ; ++i) acc[i] = vzero();
+// One query row (q: [Dp] f32, zero beyond D; qk: [Dp / 16] sign masks) against the metadata row at
+// element offset off: the unsummed accumulator vector. NC = D / W full chunks when known at compile
+// time (fully unrolled, few live registers), else 0 (runtime loop with a masked tail).
+template <DType MT, int NC>
+inline V score_vec(const void* M, const void* m, int64_t off, const float* q, const uint16_t* qk, int D) {
+  V a0 = vzero(), a1 = vzero();
+  if (NC > 0) {
+    for (int c = 0; c < NC; c += 2) {
+      a0 = vfma(vload(q + c * W), msel<MT>(M, m, off + c * W, neg_of(q, qk, c * W)), a0);
+      if (c + 1 < NC) a1 = vfma(vload(q + (c + 1) * W), msel<MT>(M, m, off + (c + 1) * W, neg_of(q, qk, (c + 1) * W)), a1);
+    }
+    return vadd(a0, a1);
+  }
   int d = 0;
-  for (; d + W <= D; d += W)
-    for (int i = 0; i < NQ; ++i) {
-      const float* qi = q + (int64_t)i * Dp;
-      acc[i] = vfma(vload(qi + d), msel<MT>(M, m, off + i * stride + d, neg_of(qi, qk + i * (Dp / 16), d)), acc[i]);
-    }
-  if (d < D)
-    for (int i = 0; i < NQ; ++i) {
-      const float* qi = q + (int64_t)i * Dp;
-      acc[i] = vfma(vload(qi + d), msel_n<MT>(M, m, off + i * stride + d, neg_of(qi, qk + i * (Dp / 16), d), D - d), acc[i]);
-    }
-  hsum_n<NQ>(acc, out);
+  for (; d + W <= D; d += W) a0 = vfma(vload(q + d), msel<MT>(M, m, off + d, neg_of(q, qk, d)), a0);
+  if (d < D) a1 = vfma(vload(q + d), msel_n<MT>(M, m, off + d, neg_of(q, qk, d), D - d), a1);
+  return vadd(a0, a1);
+}
+
+// mean: scores of the N KV heads of one block row (base: element offset of head 0), 4 heads per
+// horizontal-sum tree. q: [N][Dp], qk: [N][Dp / 16]; out[n * L] receives head n's score.
+template <DType MT, int NC>
+inline void score_row_mean(const void* M, const void* m, int64_t base, const float* q, const uint16_t* qk, int N, int D,
+                           int Dp, float* out, int64_t L) {
+  const int nk = Dp / 16;
+  int n = 0;
+  for (; n + 4 <= N; n += 4) {
+    const V r0 = score_vec<MT, NC>(M, m, base + (int64_t)n * D, q + (int64_t)n * Dp, qk + n * nk, D);
+    const V r1 = score_vec<MT, NC>(M, m, base + (int64_t)(n + 1) * D, q + (int64_t)(n + 1) * Dp, qk + (n + 1) * nk, D);
+    const V r2 = score_vec<MT, NC>(M, m, base + (int64_t)(n + 2) * D, q + (int64_t)(n + 2) * Dp, qk + (n + 2) * nk, D);
+    const V r3 = score_vec<MT, NC>(M, m, base + (int64_t)(n + 3) * D, q + (int64_t)(n + 3) * Dp, qk + (n + 3) * nk, D);
+    float s[4];
+    hsum4(r0, r1, r2, r3, s);
+    for (int i = 0; i < 4; ++i) out[(int64_t)(n + i) * L] = s[i];
+  }
+  for (; n < N; ++n) out[(int64_t)n * L] = vsum(score_vec<MT, NC>(M, m, base + (int64_t)n * D, q + (int64_t)n * Dp, qk + n * nk, D));
 }
 
 // perHead: NQ query rows against the same metadata row (offset off): widened once, chosen per query.
@@ -210,15 +227,6 @@ struct Shape {
   bool per_head;
 };
 
-// The sequence b with prefix[b] <= task < prefix[b + 1] among [lo, hi).
-inline int find_seq(const int64_t* prefix, int lo, int hi, int64_t task) {
-  while (hi - lo > 1) {
-    int mid = (lo + hi) / 2;
-    (prefix[mid] <= task ? lo : hi) = mid;
-  }
-  return lo;
-}
-
 // f32 query rows for sequence b: q [rows][Dp] (zero beyond D) and sign masks qk [rows][Dp / 16].
 // mean: q̄ = (sum of the G heads, in head order) / G, in f32.
 inline void build_queries(const QuestSelectParams& p, const Shape& s, int b, int Dp, float* q, uint16_t* qk, float* tmp) {
@@ -274,17 +282,12 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
       prefetch_lines(mb + ahead, rowel * es);
     }
     if (!s.per_head) {
-      int n = 0;
-      for (; n + 4 <= s.N; n += 4) {
-        float out[4];
-        score_heads<MT, 4>(p.max_meta, p.min_meta, base + (int64_t)n * s.D, s.D, q + (int64_t)n * Dp, qk + (int64_t)n * (Dp / 16), s.D, Dp, out);
-        for (int i = 0; i < 4; ++i) sc[(int64_t)(n + i) * L + j] = out[i];
-      }
-      for (; n < s.N; ++n) {
-        float out[1];
-        score_heads<MT, 1>(p.max_meta, p.min_meta, base + (int64_t)n * s.D, s.D, q + (int64_t)n * Dp, qk + (int64_t)n * (Dp / 16), s.D, Dp, out);
-        sc[(int64_t)n * L + j] = out[0];
-      }
+      // Common head dims get a fully unrolled chunk loop (16-lane chunks only: the AVX-512 build).
+      if (W == 16 && s.D == 64) score_row_mean<MT, 4 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+      else if (W == 16 && s.D == 96) score_row_mean<MT, 6 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+      else if (W == 16 && s.D == 128) score_row_mean<MT, 8 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+      else if (W == 16 && s.D == 256) score_row_mean<MT, 16 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+      else score_row_mean<MT, 0>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
       continue;
     }
     for (int n = 0; n < s.N; ++n) {
@@ -299,7 +302,7 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
           case 8: score_shared<MT, 8>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
           case 4: score_shared<MT, 4>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
           case 2: score_shared<MT, 2>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
-          default: score_heads<MT, 1>(p.max_meta, p.min_meta, off, 0, qh, kh, s.D, Dp, out); break;
+          default: out[0] = vsum(score_vec<MT, 0>(p.max_meta, p.min_meta, off, qh, kh, s.D)); break;
         }
         for (int i = 0; i < nq; ++i) sc[(int64_t)(h + i) * L + j] = out[i];
         g += nq;
@@ -411,12 +414,18 @@ Status run(const QuestSelectParams& p) {
     acc = (acc + n > cap) ? n : acc + n;
     if (acc > max_wave) max_wave = acc;
   }
-  const size_t head_bytes = sizeof(int64_t) * (2 * ((size_t)B + 1) + (size_t)T);
-  char* buf = static_cast<char*>(call_buffer.get(head_bytes + sizeof(float) * (size_t)max_wave + 64));
+  // Call memory: [B + 1] score offsets, [B + 1] scoring-task prefix, [T] cached sequence per thread,
+  // [B] finished scoring tasks per sequence, [2B + 1] segment starts, [2B] segment sequence (-1 - b
+  // for a selection segment), then the scores of one wave.
+  const size_t head_bytes = sizeof(int64_t) * (2 * ((size_t)B + 1) + (size_t)T + (size_t)B + 2 * (size_t)B + 1 + 2 * (size_t)B);
+  char* buf = static_cast<char*>(call_buffer.get(head_bytes + sizeof(float) * (size_t)max_wave + 128));
   if (!buf) return Status::oom("quest_select (cpu): cannot allocate the score buffer");
   int64_t* score_at = reinterpret_cast<int64_t*>(buf);   // [B + 1] score offsets (rows * L prefix)
   int64_t* task_at = score_at + B + 1;                     // [B + 1] scoring-task prefix
   int64_t* cached_b = task_at + B + 1;                     // [T] sequence whose queries a thread holds
+  int64_t* done = cached_b + T;                            // [B] scoring tasks finished
+  int64_t* seg_at = done + B;                              // [2B + 1]
+  int64_t* seg_seq = seg_at + 2 * B + 1;                   // [2B]
   float* scores = reinterpret_cast<float*>(buf + (head_bytes + 63) / 64 * 64);
   score_at[0] = task_at[0] = 0;
   for (int b = 0; b < B; ++b) {
@@ -424,7 +433,7 @@ Status run(const QuestSelectParams& p) {
     score_at[b + 1] = score_at[b] + (int64_t)s.rows * L;
     task_at[b + 1] = task_at[b] + (L + per_task - 1) / per_task;
   }
-  // Per-thread memory: the query rows of one sequence, then the selection bitmap and heap.
+  // Per-thread memory: the query rows of one sequence, then the selection bitmap and keys.
   const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
   const size_t q_bytes = ((size_t)(s.rows + 1) * Dp * sizeof(float) + (size_t)s.rows * (Dp / 16) * sizeof(uint16_t) + 63) / 64 * 64;
   const size_t private_bytes = q_bytes + sizeof(uint64_t) * (size_t)(2 * max_L + 512);
@@ -432,28 +441,58 @@ Status run(const QuestSelectParams& p) {
   for (int b0 = 0; b0 < B;) {
     int b1 = b0 + 1;
     while (b1 < B && score_at[b1 + 1] - score_at[b0] <= cap) ++b1;  // at least one sequence
+    // One parallel_for per wave (each one wakes the pool). Task order: scoring of sequence 0, then
+    // scoring of i and selection of i - 1 alternately, then the last selection: a selection task
+    // finds its sequence scored (or waits for the last claimed scoring task), and runs while
+    // other threads keep streaming metadata.
+    const int nb = b1 - b0;
+    int ns = 0;
+    seg_at[0] = 0;
+    auto add_seg = [&](int64_t seq, int64_t count) {
+      seg_seq[ns] = seq;
+      seg_at[ns + 1] = seg_at[ns] + count;
+      ++ns;
+    };
+    for (int i = 0; i < nb; ++i) {
+      add_seg(b0 + i, task_at[b0 + i + 1] - task_at[b0 + i]);
+      if (i > 0) add_seg(-1 - (b0 + i - 1), s.rows);
+    }
+    add_seg(-1 - (b1 - 1), s.rows);
     for (int t = 0; t < T; ++t) cached_b[t] = -1;
-    parallel_for(task_at[b1] - task_at[b0], [&](int64_t task, int tid) {
+    for (int b = b0; b < b1; ++b) done[b] = 0;
+    parallel_for(seg_at[ns], [&](int64_t task, int tid) {
+      int lo = 0, hi = ns;  // the segment with seg_at[lo] <= task < seg_at[lo + 1]
+      while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        (seg_at[mid] <= task ? lo : hi) = mid;
+      }
+      const int64_t local = task - seg_at[lo];
       char* mem = static_cast<char*>(scratch(tid, private_bytes));
-      float* q = reinterpret_cast<float*>(mem);                        // [rows][Dp]
-      float* tmp = q + (int64_t)s.rows * Dp;                            // [Dp]
-      uint16_t* qk = reinterpret_cast<uint16_t*>(tmp + Dp);            // [rows][Dp / 16]
-      const int64_t gt = task + task_at[b0];
-      const int b = find_seq(task_at, b0, b1, gt);
-      if (cached_b[tid] != b) {
-        build_queries(p, s, b, Dp, q, qk, tmp);
-        cached_b[tid] = b;
+      if (seg_seq[lo] >= 0) {
+        const int b = (int)seg_seq[lo];
+        float* q = reinterpret_cast<float*>(mem);                        // [rows][Dp]
+        float* tmp = q + (int64_t)s.rows * Dp;                            // [Dp]
+        uint16_t* qk = reinterpret_cast<uint16_t*>(tmp + Dp);            // [rows][Dp / 16]
+        if (cached_b[tid] != b) {
+          build_queries(p, s, b, Dp, q, qk, tmp);
+          cached_b[tid] = b;
+        }
+        const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
+        const int64_t j0 = local * per_task, j1 = j0 + per_task < L ? j0 + per_task : L;
+        score_blocks<MT>(p, s, b, j0, j1, L, q, qk, Dp, scores + (score_at[b] - score_at[b0]));
+        __atomic_add_fetch(&done[b], 1, __ATOMIC_RELEASE);
+        return;
+      }
+      const int b = (int)(-1 - seg_seq[lo]), row = (int)local;
+      const int64_t need = task_at[b + 1] - task_at[b];
+      while (__atomic_load_n(&done[b], __ATOMIC_ACQUIRE) < need) {  // the last scoring tasks are running
+#if defined(__x86_64__) || defined(_M_X64)
+        __builtin_ia32_pause();
+#endif
       }
       const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
-      const int64_t j0 = (gt - task_at[b]) * per_task, j1 = j0 + per_task < L ? j0 + per_task : L;
-      score_blocks<MT>(p, s, b, j0, j1, L, q, qk, Dp, scores + (score_at[b] - score_at[b0]));
-    });
-    parallel_for((int64_t)(b1 - b0) * s.rows, [&](int64_t task, int tid) {
-      char* mem = static_cast<char*>(scratch(tid, private_bytes));
-      uint64_t* work = reinterpret_cast<uint64_t*>(mem + q_bytes);
-      const int b = b0 + (int)(task / s.rows), row = (int)(task % s.rows);
-      const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
-      select_row(p, s, b, row, L, scores + (score_at[b] - score_at[b0]) + (int64_t)row * L, work);
+      select_row(p, s, b, row, L, scores + (score_at[b] - score_at[b0]) + (int64_t)row * L,
+                 reinterpret_cast<uint64_t*>(mem + q_bytes));
     });
     b0 = b1;
   }
