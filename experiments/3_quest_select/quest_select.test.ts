@@ -152,3 +152,31 @@ describe('quest_select API (cpu)', () => {
     expect(Array.from(sel).every((x) => x === -7)).toBe(true);
   });
 });
+
+describe('README worked example (Migrating from select_attn_ops)', () => {
+  // One sequence of 18 tokens, blockSize 4 -> 5 blocks (the last holds 2 tokens); D = 2, one head.
+  // Block j's metadata: M = max keys, m = min keys; query q = (1, -1).
+  const M = [[3, 1], [0.5, 0], [2, 2], [1, 0], [4, 4]];
+  const m = [[1, -2], [-1, -1], [0, 1], [0, -3], [4, 4]];
+  // Two metadata pages of 4 rows (metaRows = blockSize = 4), stored in the pool as pages 1 and 0.
+  const pool = (rows: number[][]) => tensor('f32', [2, 4, 1, 2], [...rows[4], 0, 0, 0, 0, 0, 0, ...rows.slice(0, 4).flat()]);
+  const args = {
+    query: tensor('f32', [1, 1, 2], [1, -1]),
+    maxMeta: pool(M), minMeta: pool(m),
+    metaBlockTables: tensor('i32', [1, 2], [1, 0]),
+    seqLens: tensor('i32', [1], [18]),
+  };
+  const sel = (o: object) => Array.from(questSelect({ ...args, k: 3, ...o } as never).selected.data as Int32Array);
+  it('scores are 5, 1.5, 1, 4, 0; block 4 (partial) is stale at t = 0', () => {
+    expect(sel({ k: 3 })).toEqual([0, 3, 4]);
+    expect(sel({ k: 8 })).toEqual([0, 1, 2, 3, 4, -1, -1, -1]);
+    expect(sel({ k: 2, tokensSinceMetadataUpdate: 3 })).toEqual([3, 4]);
+    expect(sel({ k: 2, tokensSinceMetadataUpdate: 3, sinkBlocks: 1 })).toEqual([3, 4]);
+    expect(sel({ k: 3, tokensSinceMetadataUpdate: 3, sinkBlocks: 1 })).toEqual([0, 3, 4]);
+    expect(sel({ k: 3, windowBlocks: 3 })).toEqual([2, 3, 4]);
+    expect(sel({ k: 4, tokensSinceMetadataUpdate: 2, sinkBlocks: 1 })).toEqual([0, 1, 3, 4]);
+    const io = tensor('i32', [1, 1, 8]);
+    questBlockSelectPagedInOutW(args.query, args.maxMeta, args.minMeta, args.metaBlockTables, args.seqLens, 3, io);
+    expect(Array.from(io.data as Int32Array)).toEqual([0, 1, 2, 3, 4, -1, -1, -1]);
+  });
+});
