@@ -177,37 +177,85 @@ inline uint32_t ord_score(float s) {
   return u ^ ((u >> 31) ? 0xffffffffu : 0x80000000u);
 }
 
-// Radix select on ordered 32-bit score keys K[S[i]] (i < n; S null: K[i]): 8-bit digits from the
-// top, counting only keys that share the digits fixed so far. Result: take every key > key plus the
-// first take_eq keys == key in index order (or, when ge, every key >= key) - exactly `need` keys.
+// Radix select on ordered 32-bit score keys K[0..n): 8-bit digits from the highest bit in which the
+// keys differ, counting only keys that share the digits fixed so far. Result: take every key > key
+// plus the first take_eq keys == key in index order (or, when ge, every key >= key) - exactly `need`.
 struct Threshold {
   uint32_t key;
   int64_t take_eq;
   bool ge;
 };
-inline Threshold radix_select(const uint32_t* K, const uint32_t* S, int64_t n, int64_t need, uint32_t* hist) {
-  uint32_t prefix = 0, mask = 0;
-  for (int shift = 24; shift >= 0; shift -= 8) {
+inline Threshold radix_select(const uint32_t* K, int64_t n, int64_t need, uint32_t* hist) {
+  uint32_t all_and = ~0u, any_or = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    all_and &= K[i];
+    any_or |= K[i];
+  }
+  if (all_and == any_or) return {all_and, need, false};  // n equal keys: the first `need`
+  const int top = 31 - __builtin_clz(all_and ^ any_or);
+  uint32_t mask = ~((2u << top) - 1u);  // the bits above `top`, shared by all keys (none when top = 31)
+  uint32_t prefix = all_and & mask;
+  for (int sh = top - 7;; sh -= 8) {
+    const int shift = sh < 0 ? 0 : sh;  // a last, overlapping digit re-reads fixed bits: harmless
     std::memset(hist, 0, 256 * sizeof(uint32_t));
-    for (int64_t i = 0; i < n; ++i) {
-      const uint32_t k = K[S ? S[i] : i];
-      hist[(k >> shift) & 255] += (k & mask) == prefix;
-    }
+    for (int64_t i = 0; i < n; ++i) hist[(K[i] >> shift) & 255] += (K[i] & mask) == prefix;
     int t = 255;
     int64_t above = 0;
     while (t > 0 && above + hist[t] < need) above += hist[t--];
     need -= above;
-    prefix |= (uint32_t)t << shift;
+    prefix = (prefix & ~(255u << shift)) | ((uint32_t)t << shift);
     mask |= 255u << shift;
     if (hist[t] == need) return {prefix, 0, true};
+    if (shift == 0) break;
   }
   return {prefix, need, false};
 }
 
-inline void mark_range(uint64_t* bits, int64_t lo, int64_t hi) {
-  for (int64_t j = lo; j < hi; ++j) bits[j >> 6] |= uint64_t(1) << (j & 63);
+// Writes, in ascending order, base + i for the m best of sc[0..C) (score order, ties to the smaller i);
+// returns m. A threshold estimated on a strided sample first drops most candidates in one
+// branch-free pass (survivor keys and indices compacted), then an exact radix select runs on them.
+inline int64_t select_top(const float* sc, int64_t C, int64_t m, int64_t base, uint32_t* work, int32_t* out) {
+  uint32_t* K = work;          // [C] survivor keys
+  uint32_t* S = K + C;         // [C] survivor indices
+  uint32_t* hist = S + C;      // [256]
+  uint32_t* sample = hist + 256;  // [256]
+  int64_t ns = 0;
+  constexpr int kSample = 256;
+  if (C >= 2 * kSample && m * 4 <= C) {
+    for (int i = 0; i < kSample; ++i) sample[i] = ord_score(sc[(int64_t)i * C / kSample]);
+    // Rank r in the sample so that about 1.25 m + 8 C / kSample candidates survive.
+    const int64_t r0 = (m * 5 * kSample) / (4 * C) + 8, r = r0 < kSample ? r0 : kSample;
+    const Threshold est = radix_select(sample, kSample, r, hist);
+    for (int64_t i = 0; i < C; ++i) {
+      const uint32_t k = ord_score(sc[i]);
+      K[ns] = k;
+      S[ns] = (uint32_t)i;
+      ns += k >= est.key;
+    }
+  }
+  if (ns < m) {  // no sampling, or the estimate was too high: every candidate survives
+    for (int64_t i = 0; i < C; ++i) {
+      K[i] = ord_score(sc[i]);
+      S[i] = (uint32_t)i;
+    }
+    ns = C;
+  }
+  const Threshold th = radix_select(K, ns, m, hist);
+  int64_t c = 0, eq_left = th.take_eq;
+  for (int64_t i = 0; i < ns; ++i) {
+    const uint32_t k = K[i];
+    const bool above = th.ge ? k >= th.key : k > th.key;
+    const bool eq = !th.ge && k == th.key && eq_left > 0;
+    eq_left -= eq;
+    S[c] = S[i];  // in-place compaction (c <= i): out may hold only m entries
+    c += above | eq;
+  }
+  if (c > m) c = m;  // exactly m by construction; never write past the row
+  for (int64_t i = 0; i < c; ++i) out[i] = (int32_t)(base + S[i]);
+  return c;
 }
 
+// Error text without std::to_string (inline std helpers compiled per ISA could be shared by the linker).
 inline char* put(char* o, const char* s) {
   while (*s) *o++ = *s++;
   return o;
@@ -314,7 +362,7 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
 // Selection for one (sequence, output row): forced blocks (stale/window suffix newest first, then
 // sinks from 0) plus the best-scoring remaining blocks; ascending ids, -1 padding.
 inline void select_row(const QuestSelectParams& p, const Shape& s, int b, int row, int64_t L, const float* sc,
-                       uint64_t* work) {
+                       uint32_t* work) {
   int32_t* out = p.selected + ((int64_t)b * s.rows + row) * s.k;
   const int64_t kk = L < s.k ? L : s.k;
   if (p.maybe_num_selected) p.maybe_num_selected[(int64_t)b * s.rows + row] = (int32_t)kk;
@@ -330,65 +378,21 @@ inline void select_row(const QuestSelectParams& p, const Shape& s, int b, int ro
   const int64_t S = L - fs;                                  // forced suffix [fs, L)
   const int64_t se = p.sink_blocks < L ? p.sink_blocks : L;
   const int64_t Sx = se < fs ? se : fs;                      // sinks outside the suffix [0, Sx)
-  const int64_t words = (L + 63) / 64;
-  uint64_t* bits = work;
-  std::memset(bits, 0, sizeof(uint64_t) * words);
-  if (S + Sx >= kk) {
-    const int64_t a = kk < S ? kk : S;
-    mark_range(bits, L - a, L);
-    mark_range(bits, 0, kk - a);
-  } else {
-    mark_range(bits, fs, L);
-    mark_range(bits, 0, Sx);
-    const int64_t m = kk - S - Sx, lo = Sx, hi = fs;
-    if (m == hi - lo) {
-      mark_range(bits, lo, hi);
-    } else {
-      // Selection among the candidates [lo, hi): keys in score order (ties then go to the smaller
-      // id, which is the earlier index). A threshold estimated on a strided sample first drops most
-      // candidates (branch-free), then an exact radix select runs on the survivors.
-      const int64_t C = hi - lo;
-      uint32_t* K = reinterpret_cast<uint32_t*>(work + words);  // [C]
-      uint32_t* S = K + C;                                       // [C] survivors (candidate indices)
-      uint32_t* hist = S + C;                                    // [256]
-      uint32_t* sample = hist + 256;                             // [256]
-      for (int64_t i = 0; i < C; ++i) K[i] = ord_score(sc[lo + i]);
-      int64_t ns = 0;
-      constexpr int kSample = 256;
-      if (C >= 4 * kSample && m * 4 <= C) {
-        for (int i = 0; i < kSample; ++i) sample[i] = K[(int64_t)i * C / kSample];
-        // Rank r in the sample so that about 1.25 m + 8 C / kSample candidates survive.
-        const int64_t r0 = (m * 5 * kSample) / (4 * C) + 8, r = r0 < kSample ? r0 : kSample;
-        const Threshold est = radix_select(sample, nullptr, kSample, r, hist);
-        for (int64_t i = 0; i < C; ++i) {
-          S[ns] = (uint32_t)i;
-          ns += K[i] >= est.key;
-        }
-      }
-      if (ns < m) {  // no sampling, or the estimate was too high: every candidate survives
-        for (int64_t i = 0; i < C; ++i) S[i] = (uint32_t)i;
-        ns = C;
-      }
-      Threshold th = radix_select(K, S, ns, m, hist);
-      for (int64_t i = 0; i < ns; ++i) {
-        const uint32_t k = K[S[i]];
-        bool take = th.ge ? k >= th.key : k > th.key;
-        if (!take && !th.ge && k == th.key && th.take_eq > 0) {
-          take = true;
-          --th.take_eq;
-        }
-        const int64_t j = lo + S[i];
-        bits[j >> 6] |= (uint64_t)take << (j & 63);
-      }
-    }
-  }
+  // Output = sinks [0, Sx) < chosen candidates in [Sx, fs) < suffix [fs, L): already ascending.
   int64_t c = 0;
-  for (int64_t w = 0; w < words; ++w) {
-    uint64_t x = bits[w];
-    while (x) {
-      out[c++] = (int32_t)(w * 64 + __builtin_ctzll(x));
-      x &= x - 1;
-    }
+  auto emit = [&](int64_t from, int64_t to) {
+    for (int64_t j = from; j < to; ++j) out[c++] = (int32_t)j;
+  };
+  if (S + Sx >= kk) {  // more forced than slots: suffix newest first, then sinks from 0
+    const int64_t a = kk < S ? kk : S;
+    emit(0, kk - a);
+    emit(L - a, L);
+  } else {
+    emit(0, Sx);
+    const int64_t m = kk - S - Sx;
+    if (m == fs - Sx) emit(Sx, fs);
+    else c += select_top(sc + Sx, fs - Sx, m, Sx, work, out + c);
+    emit(fs, L);
   }
   for (int64_t i = c; i < s.k; ++i) out[i] = -1;
 }
@@ -433,10 +437,10 @@ Status run(const QuestSelectParams& p) {
     score_at[b + 1] = score_at[b] + (int64_t)s.rows * L;
     task_at[b + 1] = task_at[b] + (L + per_task - 1) / per_task;
   }
-  // Per-thread memory: the query rows of one sequence, then the selection bitmap and keys.
+  // Per-thread memory: the query rows of one sequence, then the selection's keys and indices.
   const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
   const size_t q_bytes = ((size_t)(s.rows + 1) * Dp * sizeof(float) + (size_t)s.rows * (Dp / 16) * sizeof(uint16_t) + 63) / 64 * 64;
-  const size_t private_bytes = q_bytes + sizeof(uint64_t) * (size_t)(2 * max_L + 512);
+  const size_t private_bytes = q_bytes + sizeof(uint32_t) * (size_t)(2 * max_L + 512);
 
   for (int b0 = 0; b0 < B;) {
     int b1 = b0 + 1;
@@ -492,7 +496,7 @@ Status run(const QuestSelectParams& p) {
       }
       const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
       select_row(p, s, b, row, L, scores + (score_at[b] - score_at[b0]) + (int64_t)row * L,
-                 reinterpret_cast<uint64_t*>(mem + q_bytes));
+                 reinterpret_cast<uint32_t*>(mem + q_bytes));
     });
     b0 = b1;
   }
