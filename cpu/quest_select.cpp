@@ -174,7 +174,32 @@ inline uint32_t ord_score(float s) {
   s = s + 0.0f;
   uint32_t u;
   std::memcpy(&u, &s, 4);
-  return u ^ ((u >> 31) ? 0xffffffffu : 0x80000000u);
+  return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);  // branch-free: scores' signs are random
+}
+
+// Keys of sc[0..C) with key >= min_key, compacted: K[ns], S[ns] = index; returns ns. K and S need 16
+// slots of slack (the vector path stores whole vectors).
+inline int64_t keys_at_least(const float* sc, int64_t C, uint32_t min_key, uint32_t* K, uint32_t* S) {
+  int64_t ns = 0, i = 0;
+#if defined(__AVX512F__)
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i sign = _mm512_set1_epi32((int)0x80000000u), thr = _mm512_set1_epi32((int)min_key);
+  for (; i + 16 <= C; i += 16) {
+    const __m512i u = _mm512_castps_si512(_mm512_add_ps(_mm512_loadu_ps(sc + i), _mm512_setzero_ps()));
+    const __m512i k = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
+    const __mmask16 keep = _mm512_cmpge_epu32_mask(k, thr);
+    _mm512_storeu_si512(K + ns, _mm512_maskz_compress_epi32(keep, k));
+    _mm512_storeu_si512(S + ns, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(lane, _mm512_set1_epi32((int)i))));
+    ns += __builtin_popcount((unsigned)keep);
+  }
+#endif
+  for (; i < C; ++i) {
+    const uint32_t k = ord_score(sc[i]);
+    K[ns] = k;
+    S[ns] = (uint32_t)i;
+    ns += k >= min_key;
+  }
+  return ns;
 }
 
 // Radix select on ordered 32-bit score keys K[0..n): 8-bit digits from the highest bit in which the
@@ -215,9 +240,9 @@ inline Threshold radix_select(const uint32_t* K, int64_t n, int64_t need, uint32
 // returns m. A threshold estimated on a strided sample first drops most candidates in one
 // branch-free pass (survivor keys and indices compacted), then an exact radix select runs on them.
 inline int64_t select_top(const float* sc, int64_t C, int64_t m, int64_t base, uint32_t* work, int32_t* out) {
-  uint32_t* K = work;          // [C] survivor keys
-  uint32_t* S = K + C;         // [C] survivor indices
-  uint32_t* hist = S + C;      // [256]
+  uint32_t* K = work;          // [C + 16] survivor keys
+  uint32_t* S = K + C + 16;    // [C + 16] survivor indices
+  uint32_t* hist = S + C + 16; // [256]
   uint32_t* sample = hist + 256;  // [256]
   int64_t ns = 0;
   constexpr int kSample = 256;
@@ -226,20 +251,9 @@ inline int64_t select_top(const float* sc, int64_t C, int64_t m, int64_t base, u
     // Rank r in the sample so that about 1.25 m + 8 C / kSample candidates survive.
     const int64_t r0 = (m * 5 * kSample) / (4 * C) + 8, r = r0 < kSample ? r0 : kSample;
     const Threshold est = radix_select(sample, kSample, r, hist);
-    for (int64_t i = 0; i < C; ++i) {
-      const uint32_t k = ord_score(sc[i]);
-      K[ns] = k;
-      S[ns] = (uint32_t)i;
-      ns += k >= est.key;
-    }
+    ns = keys_at_least(sc, C, est.key, K, S);
   }
-  if (ns < m) {  // no sampling, or the estimate was too high: every candidate survives
-    for (int64_t i = 0; i < C; ++i) {
-      K[i] = ord_score(sc[i]);
-      S[i] = (uint32_t)i;
-    }
-    ns = C;
-  }
+  if (ns < m) ns = keys_at_least(sc, C, 0, K, S);  // no sampling, or the estimate was too high
   const Threshold th = radix_select(K, ns, m, hist);
   int64_t c = 0, eq_left = th.take_eq;
   for (int64_t i = 0; i < ns; ++i) {
@@ -440,7 +454,7 @@ Status run(const QuestSelectParams& p) {
   // Per-thread memory: the query rows of one sequence, then the selection's keys and indices.
   const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
   const size_t q_bytes = ((size_t)(s.rows + 1) * Dp * sizeof(float) + (size_t)s.rows * (Dp / 16) * sizeof(uint16_t) + 63) / 64 * 64;
-  const size_t private_bytes = q_bytes + sizeof(uint32_t) * (size_t)(2 * max_L + 512);
+  const size_t private_bytes = q_bytes + sizeof(uint32_t) * (size_t)(2 * (max_L + 16) + 512);
 
   for (int b0 = 0; b0 < B;) {
     int b1 = b0 + 1;
