@@ -106,25 +106,42 @@ template <int NQ> inline void hsum_n(const V* acc, float* out) {
   for (; i < NQ; ++i) out[i] = vsum(acc[i]);
 }
 
-// Scores of NQ query rows (q: [NQ][Dp] f32, zero beyond D; qk: [NQ][Dp / 16] sign masks) against
-// metadata rows at element offsets off + i * stride (mean: NQ KV heads of one block row, stride D).
-template <DType MT, int NQ>
-inline void score_heads(const void* M, const void* m, int64_t off, int64_t stride, const float* q, const uint16_t* qk,
-                        int D, int Dp, float* out) {
-  V acc[NQ];
-  for (int i = 0; i < NQ; ++i) acc[i] = vzero();
+// One query row (q: [Dp] f32, zero beyond D; qk: [Dp / 16] sign masks) against the metadata row at
+// element offset off: the unsummed accumulator vector. NC = D / W full chunks when known at compile
+// time (fully unrolled, few live registers), else 0 (runtime loop with a masked tail).
+template <DType MT, int NC>
+inline V score_vec(const void* M, const void* m, int64_t off, const float* q, const uint16_t* qk, int D) {
+  V a0 = vzero(), a1 = vzero();
+  if (NC > 0) {
+    for (int c = 0; c < NC; c += 2) {
+      a0 = vfma(vload(q + c * W), msel<MT>(M, m, off + c * W, neg_of(q, qk, c * W)), a0);
+      if (c + 1 < NC) a1 = vfma(vload(q + (c + 1) * W), msel<MT>(M, m, off + (c + 1) * W, neg_of(q, qk, (c + 1) * W)), a1);
+    }
+    return vadd(a0, a1);
+  }
   int d = 0;
-  for (; d + W <= D; d += W)
-    for (int i = 0; i < NQ; ++i) {
-      const float* qi = q + (int64_t)i * Dp;
-      acc[i] = vfma(vload(qi + d), msel<MT>(M, m, off + i * stride + d, neg_of(qi, qk + i * (Dp / 16), d)), acc[i]);
-    }
-  if (d < D)
-    for (int i = 0; i < NQ; ++i) {
-      const float* qi = q + (int64_t)i * Dp;
-      acc[i] = vfma(vload(qi + d), msel_n<MT>(M, m, off + i * stride + d, neg_of(qi, qk + i * (Dp / 16), d), D - d), acc[i]);
-    }
-  hsum_n<NQ>(acc, out);
+  for (; d + W <= D; d += W) a0 = vfma(vload(q + d), msel<MT>(M, m, off + d, neg_of(q, qk, d)), a0);
+  if (d < D) a1 = vfma(vload(q + d), msel_n<MT>(M, m, off + d, neg_of(q, qk, d), D - d), a1);
+  return vadd(a0, a1);
+}
+
+// mean: scores of the N KV heads of one block row (base: element offset of head 0), 4 heads per
+// horizontal-sum tree. q: [N][Dp], qk: [N][Dp / 16]; out[n * L] receives head n's score.
+template <DType MT, int NC>
+inline void score_row_mean(const void* M, const void* m, int64_t base, const float* q, const uint16_t* qk, int N, int D,
+                           int Dp, float* out, int64_t L) {
+  const int nk = Dp / 16;
+  int n = 0;
+  for (; n + 4 <= N; n += 4) {
+    const V r0 = score_vec<MT, NC>(M, m, base + (int64_t)n * D, q + (int64_t)n * Dp, qk + n * nk, D);
+    const V r1 = score_vec<MT, NC>(M, m, base + (int64_t)(n + 1) * D, q + (int64_t)(n + 1) * Dp, qk + (n + 1) * nk, D);
+    const V r2 = score_vec<MT, NC>(M, m, base + (int64_t)(n + 2) * D, q + (int64_t)(n + 2) * Dp, qk + (n + 2) * nk, D);
+    const V r3 = score_vec<MT, NC>(M, m, base + (int64_t)(n + 3) * D, q + (int64_t)(n + 3) * Dp, qk + (n + 3) * nk, D);
+    float s[4];
+    hsum4(r0, r1, r2, r3, s);
+    for (int i = 0; i < 4; ++i) out[(int64_t)(n + i) * L] = s[i];
+  }
+  for (; n < N; ++n) out[(int64_t)n * L] = vsum(score_vec<MT, NC>(M, m, base + (int64_t)n * D, q + (int64_t)n * Dp, qk + n * nk, D));
 }
 
 // perHead: NQ query rows against the same metadata row (offset off): widened once, chosen per query.
@@ -157,40 +174,102 @@ inline uint32_t ord_score(float s) {
   s = s + 0.0f;
   uint32_t u;
   std::memcpy(&u, &s, 4);
-  return u ^ ((u >> 31) ? 0xffffffffu : 0x80000000u);
+  return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);  // branch-free: scores' signs are random
 }
 
-// Radix select on ordered 32-bit score keys K[S[i]] (i < n; S null: K[i]): 8-bit digits from the
-// top, counting only keys that share the digits fixed so far. Result: take every key > key plus the
-// first take_eq keys == key in index order (or, when ge, every key >= key) - exactly `need` keys.
+// Keys of sc[0..C) with key >= min_key, compacted: K[ns], S[ns] = index; returns ns. K and S need 16
+// slots of slack (the vector path stores whole vectors).
+inline int64_t keys_at_least(const float* sc, int64_t C, uint32_t min_key, uint32_t* K, uint32_t* S) {
+  int64_t ns = 0, i = 0;
+#if defined(__AVX512F__)
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i sign = _mm512_set1_epi32((int)0x80000000u), thr = _mm512_set1_epi32((int)min_key);
+  for (; i + 16 <= C; i += 16) {
+    const __m512i u = _mm512_castps_si512(_mm512_add_ps(_mm512_loadu_ps(sc + i), _mm512_setzero_ps()));
+    const __m512i k = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
+    const __mmask16 keep = _mm512_cmpge_epu32_mask(k, thr);
+    _mm512_storeu_si512(K + ns, _mm512_maskz_compress_epi32(keep, k));
+    _mm512_storeu_si512(S + ns, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(lane, _mm512_set1_epi32((int)i))));
+    ns += __builtin_popcount((unsigned)keep);
+  }
+#endif
+  for (; i < C; ++i) {
+    const uint32_t k = ord_score(sc[i]);
+    K[ns] = k;
+    S[ns] = (uint32_t)i;
+    ns += k >= min_key;
+  }
+  return ns;
+}
+
+// Radix select on ordered 32-bit score keys K[0..n): 8-bit digits from the highest bit in which the
+// keys differ, counting only keys that share the digits fixed so far. Result: take every key > key
+// plus the first take_eq keys == key in index order (or, when ge, every key >= key) - exactly `need`.
 struct Threshold {
   uint32_t key;
   int64_t take_eq;
   bool ge;
 };
-inline Threshold radix_select(const uint32_t* K, const uint32_t* S, int64_t n, int64_t need, uint32_t* hist) {
-  uint32_t prefix = 0, mask = 0;
-  for (int shift = 24; shift >= 0; shift -= 8) {
+inline Threshold radix_select(const uint32_t* K, int64_t n, int64_t need, uint32_t* hist) {
+  uint32_t all_and = ~0u, any_or = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    all_and &= K[i];
+    any_or |= K[i];
+  }
+  if (all_and == any_or) return {all_and, need, false};  // n equal keys: the first `need`
+  const int top = 31 - __builtin_clz(all_and ^ any_or);
+  uint32_t mask = ~((2u << top) - 1u);  // the bits above `top`, shared by all keys (none when top = 31)
+  uint32_t prefix = all_and & mask;
+  for (int sh = top - 7;; sh -= 8) {
+    const int shift = sh < 0 ? 0 : sh;  // a last, overlapping digit re-reads fixed bits: harmless
     std::memset(hist, 0, 256 * sizeof(uint32_t));
-    for (int64_t i = 0; i < n; ++i) {
-      const uint32_t k = K[S ? S[i] : i];
-      hist[(k >> shift) & 255] += (k & mask) == prefix;
-    }
+    for (int64_t i = 0; i < n; ++i) hist[(K[i] >> shift) & 255] += (K[i] & mask) == prefix;
     int t = 255;
     int64_t above = 0;
     while (t > 0 && above + hist[t] < need) above += hist[t--];
     need -= above;
-    prefix |= (uint32_t)t << shift;
+    prefix = (prefix & ~(255u << shift)) | ((uint32_t)t << shift);
     mask |= 255u << shift;
     if (hist[t] == need) return {prefix, 0, true};
+    if (shift == 0) break;
   }
   return {prefix, need, false};
 }
 
-inline void mark_range(uint64_t* bits, int64_t lo, int64_t hi) {
-  for (int64_t j = lo; j < hi; ++j) bits[j >> 6] |= uint64_t(1) << (j & 63);
+// Writes, in ascending order, base + i for the m best of sc[0..C) (score order, ties to the smaller i);
+// returns m. A threshold estimated on a strided sample first drops most candidates in one
+// branch-free pass (survivor keys and indices compacted), then an exact radix select runs on them.
+inline int64_t select_top(const float* sc, int64_t C, int64_t m, int64_t base, uint32_t* work, int32_t* out) {
+  uint32_t* K = work;          // [C + 16] survivor keys
+  uint32_t* S = K + C + 16;    // [C + 16] survivor indices
+  uint32_t* hist = S + C + 16; // [256]
+  uint32_t* sample = hist + 256;  // [256]
+  int64_t ns = 0;
+  constexpr int kSample = 256;
+  if (C >= 2 * kSample && m * 4 <= C) {
+    for (int i = 0; i < kSample; ++i) sample[i] = ord_score(sc[(int64_t)i * C / kSample]);
+    // Rank r in the sample so that about 1.25 m + 8 C / kSample candidates survive.
+    const int64_t r0 = (m * 5 * kSample) / (4 * C) + 8, r = r0 < kSample ? r0 : kSample;
+    const Threshold est = radix_select(sample, kSample, r, hist);
+    ns = keys_at_least(sc, C, est.key, K, S);
+  }
+  if (ns < m) ns = keys_at_least(sc, C, 0, K, S);  // no sampling, or the estimate was too high
+  const Threshold th = radix_select(K, ns, m, hist);
+  int64_t c = 0, eq_left = th.take_eq;
+  for (int64_t i = 0; i < ns; ++i) {
+    const uint32_t k = K[i];
+    const bool above = th.ge ? k >= th.key : k > th.key;
+    const bool eq = !th.ge && k == th.key && eq_left > 0;
+    eq_left -= eq;
+    S[c] = S[i];  // in-place compaction (c <= i): out may hold only m entries
+    c += above | eq;
+  }
+  if (c > m) c = m;  // exactly m by construction; never write past the row
+  for (int64_t i = 0; i < c; ++i) out[i] = (int32_t)(base + S[i]);
+  return c;
 }
 
+// Error text without std::to_string (inline std helpers compiled per ISA could be shared by the linker).
 inline char* put(char* o, const char* s) {
   while (*s) *o++ = *s++;
   return o;
@@ -209,15 +288,6 @@ struct Shape {
   int B, H, N, D, G, rows, bs, R, k;
   bool per_head;
 };
-
-// The sequence b with prefix[b] <= task < prefix[b + 1] among [lo, hi).
-inline int find_seq(const int64_t* prefix, int lo, int hi, int64_t task) {
-  while (hi - lo > 1) {
-    int mid = (lo + hi) / 2;
-    (prefix[mid] <= task ? lo : hi) = mid;
-  }
-  return lo;
-}
 
 // f32 query rows for sequence b: q [rows][Dp] (zero beyond D) and sign masks qk [rows][Dp / 16].
 // mean: q̄ = (sum of the G heads, in head order) / G, in f32.
@@ -274,17 +344,12 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
       prefetch_lines(mb + ahead, rowel * es);
     }
     if (!s.per_head) {
-      int n = 0;
-      for (; n + 4 <= s.N; n += 4) {
-        float out[4];
-        score_heads<MT, 4>(p.max_meta, p.min_meta, base + (int64_t)n * s.D, s.D, q + (int64_t)n * Dp, qk + (int64_t)n * (Dp / 16), s.D, Dp, out);
-        for (int i = 0; i < 4; ++i) sc[(int64_t)(n + i) * L + j] = out[i];
-      }
-      for (; n < s.N; ++n) {
-        float out[1];
-        score_heads<MT, 1>(p.max_meta, p.min_meta, base + (int64_t)n * s.D, s.D, q + (int64_t)n * Dp, qk + (int64_t)n * (Dp / 16), s.D, Dp, out);
-        sc[(int64_t)n * L + j] = out[0];
-      }
+      // Common head dims get a fully unrolled chunk loop (16-lane chunks only: the AVX-512 build).
+      if (W == 16 && s.D == 64) score_row_mean<MT, 4 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+      else if (W == 16 && s.D == 96) score_row_mean<MT, 6 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+      else if (W == 16 && s.D == 128) score_row_mean<MT, 8 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+      else if (W == 16 && s.D == 256) score_row_mean<MT, 16 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+      else score_row_mean<MT, 0>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
       continue;
     }
     for (int n = 0; n < s.N; ++n) {
@@ -299,7 +364,7 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
           case 8: score_shared<MT, 8>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
           case 4: score_shared<MT, 4>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
           case 2: score_shared<MT, 2>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
-          default: score_heads<MT, 1>(p.max_meta, p.min_meta, off, 0, qh, kh, s.D, Dp, out); break;
+          default: out[0] = vsum(score_vec<MT, 0>(p.max_meta, p.min_meta, off, qh, kh, s.D)); break;
         }
         for (int i = 0; i < nq; ++i) sc[(int64_t)(h + i) * L + j] = out[i];
         g += nq;
@@ -311,7 +376,7 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
 // Selection for one (sequence, output row): forced blocks (stale/window suffix newest first, then
 // sinks from 0) plus the best-scoring remaining blocks; ascending ids, -1 padding.
 inline void select_row(const QuestSelectParams& p, const Shape& s, int b, int row, int64_t L, const float* sc,
-                       uint64_t* work) {
+                       uint32_t* work) {
   int32_t* out = p.selected + ((int64_t)b * s.rows + row) * s.k;
   const int64_t kk = L < s.k ? L : s.k;
   if (p.maybe_num_selected) p.maybe_num_selected[(int64_t)b * s.rows + row] = (int32_t)kk;
@@ -327,65 +392,21 @@ inline void select_row(const QuestSelectParams& p, const Shape& s, int b, int ro
   const int64_t S = L - fs;                                  // forced suffix [fs, L)
   const int64_t se = p.sink_blocks < L ? p.sink_blocks : L;
   const int64_t Sx = se < fs ? se : fs;                      // sinks outside the suffix [0, Sx)
-  const int64_t words = (L + 63) / 64;
-  uint64_t* bits = work;
-  std::memset(bits, 0, sizeof(uint64_t) * words);
-  if (S + Sx >= kk) {
-    const int64_t a = kk < S ? kk : S;
-    mark_range(bits, L - a, L);
-    mark_range(bits, 0, kk - a);
-  } else {
-    mark_range(bits, fs, L);
-    mark_range(bits, 0, Sx);
-    const int64_t m = kk - S - Sx, lo = Sx, hi = fs;
-    if (m == hi - lo) {
-      mark_range(bits, lo, hi);
-    } else {
-      // Selection among the candidates [lo, hi): keys in score order (ties then go to the smaller
-      // id, which is the earlier index). A threshold estimated on a strided sample first drops most
-      // candidates (branch-free), then an exact radix select runs on the survivors.
-      const int64_t C = hi - lo;
-      uint32_t* K = reinterpret_cast<uint32_t*>(work + words);  // [C]
-      uint32_t* S = K + C;                                       // [C] survivors (candidate indices)
-      uint32_t* hist = S + C;                                    // [256]
-      uint32_t* sample = hist + 256;                             // [256]
-      for (int64_t i = 0; i < C; ++i) K[i] = ord_score(sc[lo + i]);
-      int64_t ns = 0;
-      constexpr int kSample = 256;
-      if (C >= 4 * kSample && m * 4 <= C) {
-        for (int i = 0; i < kSample; ++i) sample[i] = K[(int64_t)i * C / kSample];
-        // Rank r in the sample so that about 1.25 m + 8 C / kSample candidates survive.
-        const int64_t r0 = (m * 5 * kSample) / (4 * C) + 8, r = r0 < kSample ? r0 : kSample;
-        const Threshold est = radix_select(sample, nullptr, kSample, r, hist);
-        for (int64_t i = 0; i < C; ++i) {
-          S[ns] = (uint32_t)i;
-          ns += K[i] >= est.key;
-        }
-      }
-      if (ns < m) {  // no sampling, or the estimate was too high: every candidate survives
-        for (int64_t i = 0; i < C; ++i) S[i] = (uint32_t)i;
-        ns = C;
-      }
-      Threshold th = radix_select(K, S, ns, m, hist);
-      for (int64_t i = 0; i < ns; ++i) {
-        const uint32_t k = K[S[i]];
-        bool take = th.ge ? k >= th.key : k > th.key;
-        if (!take && !th.ge && k == th.key && th.take_eq > 0) {
-          take = true;
-          --th.take_eq;
-        }
-        const int64_t j = lo + S[i];
-        bits[j >> 6] |= (uint64_t)take << (j & 63);
-      }
-    }
-  }
+  // Output = sinks [0, Sx) < chosen candidates in [Sx, fs) < suffix [fs, L): already ascending.
   int64_t c = 0;
-  for (int64_t w = 0; w < words; ++w) {
-    uint64_t x = bits[w];
-    while (x) {
-      out[c++] = (int32_t)(w * 64 + __builtin_ctzll(x));
-      x &= x - 1;
-    }
+  auto emit = [&](int64_t from, int64_t to) {
+    for (int64_t j = from; j < to; ++j) out[c++] = (int32_t)j;
+  };
+  if (S + Sx >= kk) {  // more forced than slots: suffix newest first, then sinks from 0
+    const int64_t a = kk < S ? kk : S;
+    emit(0, kk - a);
+    emit(L - a, L);
+  } else {
+    emit(0, Sx);
+    const int64_t m = kk - S - Sx;
+    if (m == fs - Sx) emit(Sx, fs);
+    else c += select_top(sc + Sx, fs - Sx, m, Sx, work, out + c);
+    emit(fs, L);
   }
   for (int64_t i = c; i < s.k; ++i) out[i] = -1;
 }
@@ -411,12 +432,18 @@ Status run(const QuestSelectParams& p) {
     acc = (acc + n > cap) ? n : acc + n;
     if (acc > max_wave) max_wave = acc;
   }
-  const size_t head_bytes = sizeof(int64_t) * (2 * ((size_t)B + 1) + (size_t)T);
-  char* buf = static_cast<char*>(call_buffer.get(head_bytes + sizeof(float) * (size_t)max_wave + 64));
+  // Call memory: [B + 1] score offsets, [B + 1] scoring-task prefix, [T] cached sequence per thread,
+  // [B] finished scoring tasks per sequence, [2B + 1] segment starts, [2B] segment sequence (-1 - b
+  // for a selection segment), then the scores of one wave.
+  const size_t head_bytes = sizeof(int64_t) * (2 * ((size_t)B + 1) + (size_t)T + (size_t)B + 2 * (size_t)B + 1 + 2 * (size_t)B);
+  char* buf = static_cast<char*>(call_buffer.get(head_bytes + sizeof(float) * (size_t)max_wave + 128));
   if (!buf) return Status::oom("quest_select (cpu): cannot allocate the score buffer");
   int64_t* score_at = reinterpret_cast<int64_t*>(buf);   // [B + 1] score offsets (rows * L prefix)
   int64_t* task_at = score_at + B + 1;                     // [B + 1] scoring-task prefix
   int64_t* cached_b = task_at + B + 1;                     // [T] sequence whose queries a thread holds
+  int64_t* done = cached_b + T;                            // [B] scoring tasks finished
+  int64_t* seg_at = done + B;                              // [2B + 1]
+  int64_t* seg_seq = seg_at + 2 * B + 1;                   // [2B]
   float* scores = reinterpret_cast<float*>(buf + (head_bytes + 63) / 64 * 64);
   score_at[0] = task_at[0] = 0;
   for (int b = 0; b < B; ++b) {
@@ -424,36 +451,66 @@ Status run(const QuestSelectParams& p) {
     score_at[b + 1] = score_at[b] + (int64_t)s.rows * L;
     task_at[b + 1] = task_at[b] + (L + per_task - 1) / per_task;
   }
-  // Per-thread memory: the query rows of one sequence, then the selection bitmap and heap.
+  // Per-thread memory: the query rows of one sequence, then the selection's keys and indices.
   const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
   const size_t q_bytes = ((size_t)(s.rows + 1) * Dp * sizeof(float) + (size_t)s.rows * (Dp / 16) * sizeof(uint16_t) + 63) / 64 * 64;
-  const size_t private_bytes = q_bytes + sizeof(uint64_t) * (size_t)(2 * max_L + 512);
+  const size_t private_bytes = q_bytes + sizeof(uint32_t) * (size_t)(2 * (max_L + 16) + 512);
 
   for (int b0 = 0; b0 < B;) {
     int b1 = b0 + 1;
     while (b1 < B && score_at[b1 + 1] - score_at[b0] <= cap) ++b1;  // at least one sequence
+    // One parallel_for per wave (each one wakes the pool). Task order: scoring of sequence 0, then
+    // scoring of i and selection of i - 1 alternately, then the last selection: a selection task
+    // finds its sequence scored (or waits for the last claimed scoring task), and runs while
+    // other threads keep streaming metadata.
+    const int nb = b1 - b0;
+    int ns = 0;
+    seg_at[0] = 0;
+    auto add_seg = [&](int64_t seq, int64_t count) {
+      seg_seq[ns] = seq;
+      seg_at[ns + 1] = seg_at[ns] + count;
+      ++ns;
+    };
+    for (int i = 0; i < nb; ++i) {
+      add_seg(b0 + i, task_at[b0 + i + 1] - task_at[b0 + i]);
+      if (i > 0) add_seg(-1 - (b0 + i - 1), s.rows);
+    }
+    add_seg(-1 - (b1 - 1), s.rows);
     for (int t = 0; t < T; ++t) cached_b[t] = -1;
-    parallel_for(task_at[b1] - task_at[b0], [&](int64_t task, int tid) {
+    for (int b = b0; b < b1; ++b) done[b] = 0;
+    parallel_for(seg_at[ns], [&](int64_t task, int tid) {
+      int lo = 0, hi = ns;  // the segment with seg_at[lo] <= task < seg_at[lo + 1]
+      while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        (seg_at[mid] <= task ? lo : hi) = mid;
+      }
+      const int64_t local = task - seg_at[lo];
       char* mem = static_cast<char*>(scratch(tid, private_bytes));
-      float* q = reinterpret_cast<float*>(mem);                        // [rows][Dp]
-      float* tmp = q + (int64_t)s.rows * Dp;                            // [Dp]
-      uint16_t* qk = reinterpret_cast<uint16_t*>(tmp + Dp);            // [rows][Dp / 16]
-      const int64_t gt = task + task_at[b0];
-      const int b = find_seq(task_at, b0, b1, gt);
-      if (cached_b[tid] != b) {
-        build_queries(p, s, b, Dp, q, qk, tmp);
-        cached_b[tid] = b;
+      if (seg_seq[lo] >= 0) {
+        const int b = (int)seg_seq[lo];
+        float* q = reinterpret_cast<float*>(mem);                        // [rows][Dp]
+        float* tmp = q + (int64_t)s.rows * Dp;                            // [Dp]
+        uint16_t* qk = reinterpret_cast<uint16_t*>(tmp + Dp);            // [rows][Dp / 16]
+        if (cached_b[tid] != b) {
+          build_queries(p, s, b, Dp, q, qk, tmp);
+          cached_b[tid] = b;
+        }
+        const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
+        const int64_t j0 = local * per_task, j1 = j0 + per_task < L ? j0 + per_task : L;
+        score_blocks<MT>(p, s, b, j0, j1, L, q, qk, Dp, scores + (score_at[b] - score_at[b0]));
+        __atomic_add_fetch(&done[b], 1, __ATOMIC_RELEASE);
+        return;
+      }
+      const int b = (int)(-1 - seg_seq[lo]), row = (int)local;
+      const int64_t need = task_at[b + 1] - task_at[b];
+      while (__atomic_load_n(&done[b], __ATOMIC_ACQUIRE) < need) {  // the last scoring tasks are running
+#if defined(__x86_64__) || defined(_M_X64)
+        __builtin_ia32_pause();
+#endif
       }
       const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
-      const int64_t j0 = (gt - task_at[b]) * per_task, j1 = j0 + per_task < L ? j0 + per_task : L;
-      score_blocks<MT>(p, s, b, j0, j1, L, q, qk, Dp, scores + (score_at[b] - score_at[b0]));
-    });
-    parallel_for((int64_t)(b1 - b0) * s.rows, [&](int64_t task, int tid) {
-      char* mem = static_cast<char*>(scratch(tid, private_bytes));
-      uint64_t* work = reinterpret_cast<uint64_t*>(mem + q_bytes);
-      const int b = b0 + (int)(task / s.rows), row = (int)(task % s.rows);
-      const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
-      select_row(p, s, b, row, L, scores + (score_at[b] - score_at[b0]) + (int64_t)row * L, work);
+      select_row(p, s, b, row, L, scores + (score_at[b] - score_at[b0]) + (int64_t)row * L,
+                 reinterpret_cast<uint32_t*>(mem + q_bytes));
     });
     b0 = b1;
   }

@@ -179,7 +179,7 @@ export function runSelectCase(p: SelectCaseParams, backend: BackendName, seed: n
     }
     const sel = (selT.data as Int32Array).subarray(selT.offset ?? 0);
     const num = (numT.data as Int32Array).subarray(numT.offset ?? 0);
-    const u = tieBand(p.dtype, p.D, p.H / p.N, p.data === 'ties');
+    const u = tieBand(p.dtype, p.D, p.H / p.N, p.data === 'ties' || p.data === 'flat');
     const stats = { swaps: 0, tied: 0 };
     for (let b = 0; b < p.B; b++) {
       for (let r = 0; r < rows; r++) {
@@ -243,6 +243,8 @@ export function selectCases(): SelectCaseParams[] {
     out.push({ ...base, dtype, D: 64, H: 2 * G, k: 10, data: 'ties' });
     out.push({ ...base, dtype, D: 128, H: 2 * G, k: 25, data: 'ties', bs: 8, R: 8, sink: 1, window: 2 });
   }
+  // every score equal: the smallest candidate ids win (short and sampled-threshold lengths)
+  out.push({ ...base, D: 64, k: 9, data: 'flat', sink: 1 }, { ...base, D: 64, B: 2, H: 4, N: 2, bs: 8, R: 8, maxLen: 12000, k: 77, data: 'flat' });
   // realistic data (outlier channels, high-norm first token)
   for (const dtype of dtypes) for (const G of [1, 4, 8]) out.push({ ...base, dtype, D: 128, H: 2 * G, k: 16, data: 'realistic', maxLen: 600 });
   // batches, pools, tables, preallocated outputs

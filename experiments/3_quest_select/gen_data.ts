@@ -6,8 +6,9 @@ import { type KeyStructure, keyStructure, keyValue, makeTables, nanElement, roun
 
 /** uniform: U(-1, 1) pairs; realistic: max/min of structured keys (outlier channels, a high-norm
  *  first token) with queries leaning on the outlier channels; ties: small dyadic values, so every
- *  score is exact in f32 and ties are real (tie-breaking is then checked exactly). */
-export type DataKind = 'uniform' | 'realistic' | 'ties';
+ *  score is exact in f32 and ties are real (tie-breaking is then checked exactly); flat: every block
+ *  has the same metadata (all scores tie: the smallest ids win). */
+export type DataKind = 'uniform' | 'realistic' | 'ties' | 'flat';
 
 export interface SelectData {
   query: HostTensor;
@@ -60,7 +61,7 @@ export function makeSelectData(rng: Rng, s: SelectDataSpec): SelectData {
       for (let d = 0; d < D; d++) {
         let v: number;
         if (s.kind === 'uniform') v = rng.uniform(-1, 1);
-        else if (s.kind === 'ties') v = [-1, -0.5, 0, 0.5, 1][rng.int(0, 5)];
+        else if (s.kind === 'ties' || s.kind === 'flat') v = [-1, -0.5, 0, 0.5, 1][rng.int(0, 5)];
         else v = rng.normal() + 0.3 * Math.sign(ks!.outlier[n * D + d]) * (ks!.outlier[n * D + d] !== 0 ? 3 : 0);
         const r = roundTo(dtype, v);
         qStore[(b * H + h) * D + d] = r.bits;
@@ -94,6 +95,9 @@ export function makeSelectData(rng: Rng, s: SelectDataSpec): SelectData {
               hi = Math.max(hi, v);
               lo = Math.min(lo, v);
             }
+          } else if (s.kind === 'flat') {
+            hi = d % 3 === 0 ? 1.5 : 0.5;
+            lo = d % 2 === 0 ? -1 : 0;
           } else {
             const pick = () => (s.kind === 'ties' ? TIE_VALUES[rng.int(0, TIE_VALUES.length)] : roundTo(dtype, rng.uniform(-1, 1)).value);
             const a = pick();
