@@ -541,13 +541,13 @@ Status paged_attention(const PagedAttentionParams& p) {
   // ---- unit shape: all KV heads in one unit when the rows stay few (decode, short speculation), so
   // each block is read once, contiguously in NHD, for every head that needs it ----
   auto q_tile = [&](int64_t ql) { return ql == 1 ? 1 : (int)imax(1, imin(ql, 64 / G)); };
+  int64_t maxL = 0;  // most logical blocks of any sequence
+  for (int b = 0; b < B; ++b) maxL = imax(maxL, ((int64_t)p.seq_lens[b] + bs - 1) / bs);
   bool all_heads = true;
   if (p.maybe_block_selection && N > 1) {
     // With a selection, one unit for all heads pays off when the heads share blocks (sinks, the local
     // window): then a shared block is read once, contiguously. Measure the sharing: (block, KV head)
     // pairs per distinct block; below 2 per block, per-head units keep each head's rows in registers.
-    int64_t maxL = 0;
-    for (int b = 0; b < B; ++b) maxL = imax(maxL, ((int64_t)p.seq_lens[b] + bs - 1) / bs);
     Buf seen_buf((size_t)maxL + 1);
     uint8_t* seen = seen_buf.as<uint8_t>();
     if (!seen) return Status::oom("paged_attention (cpu): out of memory");
@@ -580,7 +580,7 @@ Status paged_attention(const PagedAttentionParams& p) {
   const int64_t k = p.maybe_block_selection ? p.sel_k : 0;
   // selection rows feeding one group: its KV heads' rows, or their query heads' rows
   const int rows_in = p.sel_rows == H ? c.sel_heads * G : c.sel_heads;
-  c.sel_cap = (int64_t)rows_in * k;
+  c.sel_cap = imin((int64_t)rows_in * k, maxL);  // a union never lists more blocks than a sequence has
   Buf sel_list_buf(sizeof(int32_t) * (size_t)B * NG * c.sel_cap);
   Buf sel_count_buf(p.maybe_block_selection ? sizeof(int32_t) * (size_t)B * NG : 0);
   Buf sel_mask_buf((size_t)B * NG * c.sel_cap * c.sel_heads * G);
