@@ -288,8 +288,9 @@ inline void attend_tile(const Ctx& c, const Unit& u, State& st, int hn, int n, i
   float* acc = st.acc + (int64_t)hn * rh * Dp;
   float* mrow = st.m + (int64_t)hn * rh;
   float* lrow = st.l + (int64_t)hn * rh;
-  // K and V straight from the cache when rows are whole vectors; otherwise through padded f32 copies.
-  const bool direct = p.head_dim == Dp;
+  // K and V straight from the cache when rows are whole vectors and few row blocks read them; else
+  // widened once into f32 tiles (also the only way for heads whose dims are not whole vectors).
+  const bool direct = p.head_dim == Dp && (p.kv_dtype == DType::f32 || na <= 2 * RB);
   const void* ksrc = direct ? p.k_cache : st.kt;
   const void* vsrc = direct ? p.v_cache : st.vt;
   const int64_t koff = direct ? off : 0, kstride = direct ? c.kv_row_stride : Dp;
