@@ -98,30 +98,41 @@ inline V reduce_w(const V* a) {
 }
 #endif
 
-// Issues software prefetches for up to two regions (the next KV block's K and V rows), a few lines
-// per tick(), in ascending address order: spread through the compute so the misses overlap it instead
+// Issues software prefetches for a few regions (the next KV block's K and V rows of the heads that
+// will read it), a few lines per tick(), in ascending address order within each region: spread through the compute so the misses overlap it instead
 // of stalling in one burst, and ordered so the L2 streamer can run ahead of them.
 struct Prefetcher {
-  const char* base[2] = {nullptr, nullptr};
+  static constexpr int kMaxRegions = 32;
+  const char* base[kMaxRegions];
+  int regions = 0;
   int rows = 0;
   int64_t stride = 0, row_bytes = 0;
-  int region = 2, row = 0;
+  int region = 0, row = 0;
   const char* cur = nullptr;  // next line to prefetch
   const char* end = nullptr;  // end of the current row
   uint32_t rate = 0, credit = 0;  // lines per tick, in 1/256ths
 
-  // Regions k and v of `nrows` rows of `bytes` bytes, `row_stride` apart; `lines_per_tick` may be fractional.
-  void start(const char* k, const char* v, int nrows, int64_t row_stride, int64_t bytes, double lines_per_tick) {
-    base[0] = k;
-    base[1] = v;
+  // Regions (added with add()) of `nrows` rows of `bytes` bytes, `row_stride` apart.
+  void shape(int nrows, int64_t row_stride, int64_t bytes) {
     rows = nrows;
     stride = row_stride;
     row_bytes = bytes;
+    regions = 0;
+  }
+  bool add(const char* p) {
+    if (regions >= kMaxRegions) return false;
+    base[regions++] = p;
+    return true;
+  }
+  int64_t lines() const { return (int64_t)regions * rows * ((row_bytes + 63) / 64 + 1); }
+  // Starts issuing; `lines_per_tick` may be fractional.
+  void start(double lines_per_tick) {
     region = 0;
     row = 0;
     rate = (uint32_t)(lines_per_tick * 256.0 + 1.0);
     credit = 0;
-    open_row();
+    if (regions > 0 && rows > 0) open_row();
+    else region = regions;
   }
   void open_row() {
     const char* a = base[region] + row * stride;
@@ -132,13 +143,13 @@ struct Prefetcher {
     credit += rate;
     while (credit >= 256) {
       credit -= 256;
-      if (region >= 2) return;
+      if (region >= regions) return;
       __builtin_prefetch(cur, 0, 2);
       cur += 64;
       if (cur >= end) {
         if (++row >= rows) {
           row = 0;
-          if (++region >= 2) return;
+          if (++region >= regions) return;
         }
         open_row();
       }
@@ -146,7 +157,7 @@ struct Prefetcher {
   }
   // Issues whatever is left (the next block must be on its way before it is used).
   void drain() {
-    while (region < 2) {
+    while (region < regions) {
       credit = 256;
       tick();
     }

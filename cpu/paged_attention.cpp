@@ -68,11 +68,12 @@ struct Ctx {
   const PagedAttentionParams* p;
   int G, D, Dp, Tt, Tp;
   int64_t kv_row_stride;   // elements between consecutive tokens of one head in a block
-  // selection (sel_rows > 0): per (b, n) a sorted list of distinct logical blocks, and for
-  // per-query-head selection a G-byte head mask per listed block.
-  int32_t* sel_list;       // [B, N, cap]
-  int32_t* sel_count;      // [B, N]
-  uint8_t* sel_mask;       // [B, N, cap, G] or null
+  // Selection: per (sequence, group of sel_heads KV heads) the sorted union of the blocks its rows
+  // list, and per listed block one byte per query head of the group (1 = that head selected it).
+  int sel_heads;           // KV heads per group: N (all-heads units) or 1
+  int32_t* sel_list;       // [B, N / sel_heads, cap]
+  int32_t* sel_count;      // [B, N / sel_heads]
+  uint8_t* sel_mask;       // [B, N / sel_heads, cap, sel_heads * G]
   int64_t sel_cap;
   float* partials;         // per split unit: [splits, rows, Dp + 2] (m, l, acc) per row
 };
@@ -90,13 +91,23 @@ inline Vis vis_of(const PagedAttentionParams& p, int64_t pos, int64_t seq_len) {
   return v;
 }
 
+inline int64_t sel_group(const Ctx& c, const Unit& u) {
+  return (int64_t)u.b * (c.p->num_kv_heads / c.sel_heads) + u.n0 / c.sel_heads;
+}
 inline int64_t item_block(const Ctx& c, const Unit& u, int64_t i) {
-  if (c.sel_list) return c.sel_list[((int64_t)u.b * c.p->num_kv_heads + u.n0) * c.sel_cap + i];
+  if (c.sel_list) return c.sel_list[sel_group(c, u) * c.sel_cap + i];
   return i < u.sink_end ? i : u.dense_lo + (i - u.sink_end);
 }
-inline const uint8_t* item_mask(const Ctx& c, const Unit& u, int64_t i) {
+// The G-byte head mask of item i for the unit's KV head hn (null: every head reads every block).
+inline const uint8_t* item_mask(const Ctx& c, const Unit& u, int64_t i, int hn) {
   if (!c.sel_mask) return nullptr;
-  return c.sel_mask + (((int64_t)u.b * c.p->num_kv_heads + u.n0) * c.sel_cap + i) * c.G;
+  return c.sel_mask + ((sel_group(c, u) * c.sel_cap + i) * c.sel_heads + hn) * c.G;
+}
+inline bool head_reads(const uint8_t* mask, int G) {
+  if (!mask) return true;
+  for (int g = 0; g < G; ++g)
+    if (mask[g]) return true;
+  return false;
 }
 
 // ---- micro-kernels: f32 query/accumulator rows padded to Dp (a multiple of W); K/V rows read in
@@ -277,8 +288,9 @@ inline void attend_tile(const Ctx& c, const Unit& u, State& st, int hn, int n, i
   float* acc = st.acc + (int64_t)hn * rh * Dp;
   float* mrow = st.m + (int64_t)hn * rh;
   float* lrow = st.l + (int64_t)hn * rh;
-  // K and V straight from the cache when rows are whole vectors; otherwise through padded f32 copies.
-  const bool direct = p.head_dim == Dp;
+  // K and V straight from the cache when rows are whole vectors and few row blocks read them; else
+  // widened once into f32 tiles (also the only way for heads whose dims are not whole vectors).
+  const bool direct = p.head_dim == Dp && (p.kv_dtype == DType::f32 || na <= 2 * RB);
   const void* ksrc = direct ? p.k_cache : st.kt;
   const void* vsrc = direct ? p.v_cache : st.vt;
   const int64_t koff = direct ? off : 0, kstride = direct ? c.kv_row_stride : Dp;
@@ -415,35 +427,53 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
     const int64_t j = item_block(c, u, it);
     const int64_t blk = table[j];
     const int valid = (int)imin(bs, seq_len - j * bs);
-    const uint8_t* mask = item_mask(c, u, it);
     Prefetcher pfr;
     Prefetcher* pf = nullptr;
     if (it + 1 < task.i1) {
-      // The next block of the list, these heads, in address order (NHD rows are tokens with the
-      // unit's heads side by side, HND rows are heads with their tokens side by side), spread over
-      // the innermost loops of this block's tiles at the rate the line fill buffers drain.
-      const int64_t nj = item_block(c, u, it + 1);
+      // The next block of the list, in address order, for the heads that will read it (NHD rows are
+      // tokens with the heads side by side, HND rows are heads with their tokens side by side),
+      // spread over the innermost loops of this block's tiles at the rate the line fill buffers drain.
+      const int64_t nit = it + 1;
+      const int64_t nj = item_block(c, u, nit);
       const int64_t nblk = table[nj];
       const int nvalid = (int)imin(bs, seq_len - nj * bs);
-      const int64_t o = paged_offset(p.layout, nblk, 0, u.n0, bs, p.num_kv_heads, D) * es;
       const bool nhd = p.layout == Layout::NHD;
-      const int rows_pf = nhd ? nvalid : u.nn;
-      const int64_t stride_pf = nhd ? (int64_t)p.num_kv_heads * D * es : (int64_t)bs * D * es;
-      const int64_t bytes_pf = nhd ? (int64_t)u.nn * D * es : (int64_t)nvalid * D * es;
-      const double lines = 2.0 * rows_pf * ((bytes_pf + 63) / 64 + 1);
+      const char* kc = static_cast<const char*>(p.k_cache);
+      const char* vc = static_cast<const char*>(p.v_cache);
+      int readers = 0;
+      for (int hn = 0; hn < u.nn; ++hn) readers += head_reads(item_mask(c, u, nit, hn), G);
+      if (readers == u.nn) {  // every head: one region per cache
+        const int64_t o = paged_offset(p.layout, nblk, 0, u.n0, bs, p.num_kv_heads, D) * es;
+        if (nhd) pfr.shape(nvalid, (int64_t)p.num_kv_heads * D * es, (int64_t)u.nn * D * es);
+        else pfr.shape(u.nn, (int64_t)bs * D * es, (int64_t)nvalid * D * es);
+        pfr.add(kc + o);
+        pfr.add(vc + o);
+      } else {  // some heads: their slices
+        if (nhd) pfr.shape(nvalid, (int64_t)p.num_kv_heads * D * es, (int64_t)D * es);
+        else pfr.shape(1, 0, (int64_t)nvalid * D * es);
+        for (int hn = 0; hn < u.nn; ++hn) {
+          if (!head_reads(item_mask(c, u, nit, hn), G)) continue;
+          const int64_t o = paged_offset(p.layout, nblk, 0, u.n0 + hn, bs, p.num_kv_heads, D) * es;
+          if (!pfr.add(kc + o) || !pfr.add(vc + o)) break;
+        }
+      }
       // ticks of this block: qk (row blocks x token groups x (chunks + reduce)) + softmax (rows) +
       // pv (row groups x chunk passes x tokens), so no phase of a tile runs without prefetches in flight
+      int active = 0;
+      for (int hn = 0; hn < u.nn; ++hn) active += head_reads(item_mask(c, u, it, hn), G);
       const int64_t chunks = Dp / W, cb = (Dp / W + 3) / 4 + (Dp / W) % 4;
-      const int64_t tiles = (int64_t)u.nn * ((valid + c.Tt - 1) / c.Tt);
+      const int64_t tiles = (int64_t)imax(active, 1) * ((valid + c.Tt - 1) / c.Tt);
       const int64_t tok = imin(valid, c.Tt);
       const int64_t ticks = tiles * (((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * (chunks + 1) + rh + ((rh + 3) / 4) * cb * tok);
-      pfr.start(static_cast<const char*>(p.k_cache) + o, static_cast<const char*>(p.v_cache) + o, rows_pf, stride_pf, bytes_pf,
-                lines / (double)(ticks > 0 ? ticks : 1));
+      pfr.start((double)pfr.lines() / (double)(ticks > 0 ? ticks : 1));
       pf = &pfr;
     }
-    for (int hn = 0; hn < u.nn; ++hn)
+    for (int hn = 0; hn < u.nn; ++hn) {
+      const uint8_t* mask = item_mask(c, u, it, hn);
+      if (!head_reads(mask, G)) continue;
       for (int t0 = 0; t0 < valid; t0 += c.Tt)
         attend_tile(c, u, st, hn, u.n0 + hn, blk, j, t0, (int)imin(c.Tt, valid - t0), mask, pf);
+    }
     if (pf) pf->drain();
   }
   if (u.splits == 1) {
@@ -509,43 +539,84 @@ Status paged_attention(const PagedAttentionParams& p) {
   c.kv_row_stride = p.layout == Layout::NHD ? (int64_t)N * D : D;
   const int G = c.G;
 
-  // ---- selection lists: per (b, n) the distinct selected blocks in ascending order ----
-  const bool per_head = p.maybe_block_selection && p.sel_rows == H && G > 1;
+  // ---- unit shape: all KV heads in one unit when the rows stay few (decode, short speculation), so
+  // each block is read once, contiguously in NHD, for every head that needs it ----
+  auto q_tile = [&](int64_t ql) { return ql == 1 ? 1 : (int)imax(1, imin(ql, 64 / G)); };
+  int64_t maxL = 0;  // most logical blocks of any sequence
+  for (int b = 0; b < B; ++b) maxL = imax(maxL, ((int64_t)p.seq_lens[b] + bs - 1) / bs);
+  bool all_heads = true;
+  if (p.maybe_block_selection && N > 1) {
+    // With a selection, one unit for all heads pays off when the heads share blocks (sinks, the local
+    // window): then a shared block is read once, contiguously. Measure the sharing: (block, KV head)
+    // pairs per distinct block; below 2 per block, per-head units keep each head's rows in registers.
+    Buf seen_buf((size_t)maxL + 1);
+    uint8_t* seen = seen_buf.as<uint8_t>();
+    if (!seen) return Status::oom("paged_attention (cpu): out of memory");
+    int64_t pairs = 0, distinct = 0;
+    for (int b = 0; b < B; ++b) {
+      if (q_len_of(p, b) == 0) continue;
+      std::memset(seen, 0, (size_t)maxL + 1);
+      const int32_t* sel = p.maybe_block_selection + (int64_t)b * p.sel_rows * p.sel_k;
+      for (int64_t i = 0; i < (int64_t)p.sel_rows * p.sel_k; ++i) {
+        if (sel[i] < 0) continue;
+        ++pairs;
+        if (!seen[sel[i]]) {
+          seen[sel[i]] = 1;
+          ++distinct;
+        }
+      }
+    }
+    if (p.sel_rows == H) pairs /= G;  // query-head rows: G of them make one KV head's pass
+    all_heads = pairs >= 2 * distinct;
+  }
+  for (int b = 0; b < B; ++b) {
+    const int64_t ql = q_len_of(p, b);
+    if (ql > 0 && (int64_t)q_tile(ql) * H > 128) all_heads = false;
+  }
+
+  // ---- selection lists: per (b, head group) the distinct selected blocks in ascending order, with
+  // one byte per query head of the group saying whether that head listed the block ----
+  c.sel_heads = all_heads ? N : 1;
+  const int NG = N / c.sel_heads;
   const int64_t k = p.maybe_block_selection ? p.sel_k : 0;
-  c.sel_cap = per_head ? (int64_t)G * k : k;
-  Buf sel_list_buf(sizeof(int32_t) * (size_t)B * N * c.sel_cap);
-  Buf sel_count_buf(p.maybe_block_selection ? sizeof(int32_t) * (size_t)B * N : 0);
-  Buf sel_mask_buf(per_head ? (size_t)B * N * c.sel_cap * G : 0);
+  // selection rows feeding one group: its KV heads' rows, or their query heads' rows
+  const int rows_in = p.sel_rows == H ? c.sel_heads * G : c.sel_heads;
+  c.sel_cap = imin((int64_t)rows_in * k, maxL);  // a union never lists more blocks than a sequence has
+  Buf sel_list_buf(sizeof(int32_t) * (size_t)B * NG * c.sel_cap);
+  Buf sel_count_buf(p.maybe_block_selection ? sizeof(int32_t) * (size_t)B * NG : 0);
+  Buf sel_mask_buf((size_t)B * NG * c.sel_cap * c.sel_heads * G);
   if (p.maybe_block_selection) {
     c.sel_list = sel_list_buf.as<int32_t>();
     c.sel_count = sel_count_buf.as<int32_t>();
-    c.sel_mask = per_head ? sel_mask_buf.as<uint8_t>() : nullptr;
-    if (!c.sel_list || !c.sel_count || (per_head && !c.sel_mask)) return Status::oom("paged_attention (cpu): out of memory");
-    parallel_for((int64_t)B * N, [&](int64_t bn, int tid) {
-      const int64_t b = bn / N, n = bn % N;
-      const int rows_in = per_head ? G : 1;  // selection rows feeding KV head n
+    c.sel_mask = sel_mask_buf.as<uint8_t>();
+    if (!c.sel_list || !c.sel_count || !c.sel_mask) return Status::oom("paged_attention (cpu): out of memory");
+    const int mb = c.sel_heads * G;  // mask bytes per listed block
+    parallel_for((int64_t)B * NG, [&](int64_t bg, int tid) {
+      const int64_t b = bg / NG, n0 = (bg % NG) * c.sel_heads;
       int64_t* keys = static_cast<int64_t*>(scratch(tid, sizeof(int64_t) * (size_t)rows_in * k));
       int64_t cnt = 0;
-      for (int g = 0; g < rows_in; ++g) {
-        const int64_t row = p.sel_rows == H ? n * G + g : n;
+      for (int r = 0; r < rows_in; ++r) {
+        const int64_t row = p.sel_rows == H ? n0 * G + r : n0 + r;
         const int32_t* sel = p.maybe_block_selection + (b * p.sel_rows + row) * k;
         for (int64_t i = 0; i < k; ++i)
-          if (sel[i] >= 0) keys[cnt++] = (int64_t)sel[i] * rows_in + g;
+          if (sel[i] >= 0) keys[cnt++] = (int64_t)sel[i] * rows_in + r;
       }
       heapsort(keys, cnt);
-      int32_t* list = c.sel_list + bn * c.sel_cap;
-      uint8_t* mask = c.sel_mask ? c.sel_mask + bn * c.sel_cap * G : nullptr;
+      int32_t* list = c.sel_list + bg * c.sel_cap;
+      uint8_t* mask = c.sel_mask + bg * c.sel_cap * mb;
       int64_t m = 0;
       for (int64_t i = 0; i < cnt; ++i) {
         const int32_t blk = (int32_t)(keys[i] / rows_in);
+        const int r = (int)(keys[i] % rows_in);
         if (m == 0 || list[m - 1] != blk) {
           list[m] = blk;
-          if (mask) std::memset(mask + m * G, 0, G);
+          std::memset(mask + m * mb, 0, mb);
           ++m;
         }
-        if (mask) mask[(m - 1) * G + keys[i] % rows_in] = 1;
+        if (p.sel_rows == H) mask[(m - 1) * mb + r] = 1;                        // one query head
+        else std::memset(mask + (m - 1) * mb + (int64_t)r * G, 1, G);            // a KV head's G heads
       }
-      c.sel_count[bn] = (int32_t)m;
+      c.sel_count[bg] = (int32_t)m;
     });
   }
 
@@ -554,7 +625,7 @@ Status paged_attention(const PagedAttentionParams& p) {
   for (int b = 0; b < B; ++b) {
     const int64_t ql = q_len_of(p, b);
     if (ql == 0) continue;
-    const int qt = ql == 1 ? 1 : (int)imax(1, imin(ql, 64 / G));
+    const int qt = q_tile(ql);
     max_units += (ql + qt - 1) / qt * N;
   }
   Buf units_buf(sizeof(Unit) * (size_t)max_units);
@@ -566,10 +637,7 @@ Status paged_attention(const PagedAttentionParams& p) {
     const int64_t ql = q_len_of(p, b), seq_len = p.seq_lens[b];
     if (ql == 0) continue;
     const int64_t L = (seq_len + bs - 1) / bs;
-    const int qt = ql == 1 ? 1 : (int)imax(1, imin(ql, 64 / G));
-    // All KV heads in one unit when there is no per-head list and the rows stay few: each block is
-    // then read once, contiguously (NHD), for every head.
-    const bool all_heads = !p.maybe_block_selection && (int64_t)qt * H <= 128;
+    const int qt = q_tile(ql);
     for (int64_t q0 = 0; q0 < ql; q0 += qt) {
       const int nq = (int)imin(qt, ql - q0);
       const Vis first = vis_of(p, seq_len - ql + q0, seq_len);
@@ -588,7 +656,7 @@ Status paged_attention(const PagedAttentionParams& p) {
         u.nn = hpu;
         u.sink_end = sink_end;
         u.dense_lo = lo_blk;
-        u.items = p.maybe_block_selection ? c.sel_count[(int64_t)b * N + n] : sink_end + (hi_blk - lo_blk);
+        u.items = p.maybe_block_selection ? c.sel_count[(int64_t)b * NG + n / c.sel_heads] : sink_end + (hi_blk - lo_blk);
         u.splits = 1;
         u.part = 0;
         total_work += (double)u.items * bs * nq * G * u.nn;

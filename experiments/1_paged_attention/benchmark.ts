@@ -25,6 +25,9 @@ export interface AttnBenchParams {
   sinkTokens: number;
   softcap: number;
   selBlocks: number;
+  /** fraction of each KV head's selection that all heads share (Quest on real attention: sinks, the
+   *  local window and common needles); the rest is drawn per head */
+  selShared: number;
   /** distinct physical blocks (0 = every logical block its own): a small pool stays in cache, which
    *  times the compute alone */
   poolBlocks: number;
@@ -35,7 +38,7 @@ export interface AttnBenchParams {
 
 const DEFAULTS: AttnBenchParams = {
   batch: 4, heads: 32, kvHeads: 8, headDim: 128, blockSize: 16, seqLen: 32768, qLen: 1, dtype: 'bf16', kvDtype: 'bf16',
-  layout: 'NHD', causal: true, slidingWindow: 0, sinkTokens: 0, softcap: 0, selBlocks: 0, poolBlocks: 0, shuffle: true, peer: false,
+  layout: 'NHD', causal: true, slidingWindow: 0, sinkTokens: 0, softcap: 0, selBlocks: 0, selShared: 0, poolBlocks: 0, shuffle: true, peer: false,
 };
 
 /** Random values of dtype dt, fast: a 64K-element random pattern tiled with a random phase per tile. */
@@ -112,8 +115,12 @@ export function benchInputs(p: AttnBenchParams, seed = 1) {
   if (p.selBlocks > 0) {
     // a Quest-like selection: first block, the last two, the rest spread at random
     sel = new Int32Array(B * N * p.selBlocks).fill(-1);
+    const nShared = Math.min(L, Math.round(p.selShared * p.selBlocks));
     for (let r = 0; r < B * N; r++) {
+      const b = Math.floor(r / N);
+      const shared = new Rng(1000 + b);  // the same draw for every head of sequence b
       const pick = new Set<number>([0, L - 1, Math.max(0, L - 2)]);
+      while (pick.size < Math.min(Math.max(nShared, 3), L)) pick.add(shared.int(0, L));
       while (pick.size < Math.min(p.selBlocks, L)) pick.add(rng.int(0, L));
       const row = [...pick].slice(0, p.selBlocks).sort((a, b) => a - b);
       sel.set(row, r * p.selBlocks);
@@ -157,6 +164,7 @@ export const bench: BenchFamily = {
     { name: 'sinkTokens', type: 'int', default: DEFAULTS.sinkTokens, describe: 'sink tokens S' },
     { name: 'softcap', type: 'float', default: DEFAULTS.softcap, describe: 'logit softcap (0 = none)' },
     { name: 'selBlocks', type: 'int', default: DEFAULTS.selBlocks, describe: 'Quest-sparse: selected blocks per KV head (0 = dense)' },
+    { name: 'selShared', type: 'float', default: DEFAULTS.selShared, describe: 'fraction of the selection shared by all KV heads' },
     { name: 'poolBlocks', type: 'int', default: DEFAULTS.poolBlocks, describe: 'distinct physical blocks (0 = one per logical block; small = cache-resident, compute only)' },
     { name: 'shuffle', type: 'bool', default: DEFAULTS.shuffle, describe: 'block tables in random order (false: contiguous, in order)' },
     { name: 'peer', type: 'bool', default: DEFAULTS.peer, describe: 'also time onnxruntime-node GroupQueryAttention (decode, when installed)' },

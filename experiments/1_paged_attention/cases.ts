@@ -198,6 +198,20 @@ export function configs(): AttnConfig[] {
   out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', layout: 'HND', H: 4, N: 2, D: 128, bs: 64, seqLens: [400], qLens: [200], softcap: 20, alibi: true }));
   out.push(base({ qDtype: 'f32', kvDtype: 'f16', H: 8, N: 8, seqLens: [260, 260], qLens: [260, 4], causal: false }));
 
+  // selection on per-KV-head units (many rows), selections covering every block, > 16 KV heads
+  out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', H: 32, N: 4, D: 64, seqLens: [100, 61], qLens: [40, 9], sel: { rows: 'kv', k: 4 } }));
+  out.push(base({ qDtype: 'f32', kvDtype: 'f16', layout: 'HND', H: 32, N: 4, D: 64, seqLens: [100, 61], qLens: [40, 9], sel: { rows: 'head', k: 3 } }));
+  out.push(base({ qDtype: 'f32', kvDtype: 'f32', H: 8, N: 2, seqLens: [90, 33], qLens: [1, 1], sel: { rows: 'kv', k: 20 } }));
+  out.push(base({ qDtype: 'f16', kvDtype: 'f16', layout: 'HND', H: 16, N: 4, seqLens: [90, 33], qLens: [2, 1], sel: { rows: 'head', k: 8 } }));
+  out.push(base({ qDtype: 'f32', kvDtype: 'bf16', H: 20, N: 20, D: 32, bs: 8, seqLens: [70, 41], qLens: [1, 1], sel: { rows: 'kv', k: 3 } }));
+  out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', layout: 'HND', H: 40, N: 20, D: 32, bs: 8, seqLens: [70, 41], qLens: [1, 1], sel: { rows: 'head', k: 2 } }));
+
+  // extremes: one channel, one-token blocks, G = 64, a wide head
+  out.push(base({ D: 1, bs: 1, H: 4, N: 2, seqLens: [9, 1, 4], qLens: [3, 1, 2] }));
+  out.push(base({ qDtype: 'bf16', kvDtype: 'f32', layout: 'HND', D: 8, bs: 1, H: 64, N: 1, seqLens: [23], qLens: [5], window: 6, sinks: 2 }));
+  out.push(base({ qDtype: 'f16', kvDtype: 'bf16', D: 512, bs: 16, H: 4, N: 2, seqLens: [45, 17], qLens: [3, 1], sel: { rows: 'head', k: 2 } }));
+  out.push(base({ qDtype: 'f32', kvDtype: 'f32', D: 16, bs: 64, H: 64, N: 64, seqLens: [130], qLens: [1], alibi: true, softcap: 10 }));
+
   // 7. random combinations of everything (fixed generator: the list is the same in every run)
   const rng = new Rng(0x5e1ec7);
   for (let made = 0; made < 130; ) {

@@ -142,3 +142,22 @@ describe.each(backends.filter((b) => b === 'cpu'))('paged_attention API on %s', 
     expectUnwritten(s.out);
   });
 });
+
+describe.each(backends.filter((b) => b === 'cpu'))('paged_attention benchmark on %s', (backend) => {
+  it('sets up, times and counts a small decode and a small sparse case', async () => {
+    const { bench } = await import('./benchmark.js');
+    for (const extra of [{}, { selBlocks: 3 }, { qLen: 3, layout: 'HND' }]) {
+      const c = await bench.setup({ batch: 2, heads: 8, kvHeads: 2, headDim: 64, blockSize: 16, seqLen: 100, ...extra }, backend);
+      expect(c.time(2)).toBeGreaterThan(0);
+      expect(c.bytes).toBeGreaterThan(0);
+      expect(c.flops).toBeGreaterThan(0);
+      c.dispose?.();
+    }
+  });
+  it('encodes a GroupQueryAttention model for the onnxruntime peer', async () => {
+    const { gqaModel } = await import('./peer_ort.js');
+    const m = gqaModel(2, 8, 2, 64, 100, true, 0.125);
+    expect(m.length).toBeGreaterThan(200);
+    expect(new TextDecoder().decode(m)).toContain('GroupQueryAttention');
+  });
+});

@@ -92,3 +92,15 @@ describe.each(backends.filter((b) => b === 'cpu'))('kv_cache bad input on %s', (
     expect(snapshot(a2.maxMeta, a2.minMeta)).toEqual(snapshot(a1.maxMeta, a1.minMeta));
   });
 });
+
+describe.each(backends.filter((b) => b === 'cpu'))('kv_cache benchmark on %s', (backend) => {
+  it('sets up and times both ops', async () => {
+    const { bench } = await import('./benchmark.js');
+    for (const op of ['cacheWrite', 'append']) {
+      const c = await bench.setup({ op, tokens: 64, batch: 4, kvHeads: 2, headDim: 32, poolBlocks: 64 }, backend);
+      expect(c.time(2)).toBeGreaterThan(0);
+      expect(c.bytes).toBeGreaterThan(0);
+      c.dispose?.();
+    }
+  });
+});
