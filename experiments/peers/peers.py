@@ -14,7 +14,8 @@ Every peer is captured in a CUDA graph and timed with triton.testing.do_bench (L
 each replay, median), which is how the select-attn cuda backend times its own kernels.
 FlexAttention compiles per shape (tens of seconds each), so flex_paged runs on a subset of the
 decode shapes (FLEX_PAGED_SHAPES); --no-flex skips FlexAttention altogether.
-Usage: python3 experiments/peers/peers.py CASES.json OUT.json [--no-flex]
+Usage: python3 experiments/peers/peers.py CASES.json OUT.json [--no-flex] [--isolate] [--kinds=decode,select,...]
+(--isolate runs every case in its own process.)
 """
 import json
 import sys
@@ -126,8 +127,35 @@ def flex_sparse_decode(B, H, N, D, L, bs, k):
     return timed(lambda: f(q, kk, vv, block_mask=mask, enable_gqa=True))
 
 
+def isolated(cases, out_path):
+    """Runs each case in its own python process: a device-side assert in a peer (seen once inside
+    torch's PagedAttention indexing) poisons only that process's CUDA context."""
+    import subprocess
+    import tempfile
+    res = []
+    for c in cases:
+        with tempfile.TemporaryDirectory() as d:
+            cin, cout = f"{d}/case.json", f"{d}/out.json"
+            json.dump({"results": [c]}, open(cin, "w"))
+            args = [sys.executable, __file__, cin, cout] + [a for a in sys.argv[3:] if a not in ("--isolate",) and not a.startswith("--kinds")]
+            r = subprocess.run(args, capture_output=True, text=True)
+            sys.stdout.write(r.stdout)
+            try:
+                res += json.load(open(cout))["results"]
+            except Exception:
+                res.append({"id": c["id"], "peer": "error", "ms": None, "error": (r.stderr or "")[-400:]})
+                print(f"  [{c['id']}] failed: {(r.stderr or '').strip().splitlines()[-1:]}", flush=True)
+    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": res}, open(out_path, "w"), indent=1)
+    print(f"wrote {out_path}")
+
+
 def main():
     cases = json.load(open(sys.argv[1]))["results"]
+    kinds = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--kinds=")), None)
+    if kinds:
+        cases = [c for c in cases if c["kind"] in kinds]
+    if "--isolate" in sys.argv:
+        return isolated(cases, sys.argv[2])
     res = []
     torch.manual_seed(0)
     for c in cases:
