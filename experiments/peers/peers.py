@@ -118,9 +118,12 @@ def flex_sparse_decode(B, H, N, D, L, bs, k):
     vv = torch.randn(B, N, L, D, device=dev, dtype=DT)
     q = torch.randn(B, H, 1, D, device=dev, dtype=DT)
     idx = torch.stack([torch.randperm(nb, device=dev)[:k] for _ in range(B * N)]).view(B, N, k).sort(-1).values
-    idx = idx.repeat_interleave(G, dim=1).view(B, H, 1, k).to(torch.int32)
+    # kv_indices rows span every KV block (the first `num` entries count): BlockMask densifies them.
+    full = torch.zeros(B, H, 1, nb, device=dev, dtype=torch.int32)
+    full[..., :k] = idx.repeat_interleave(G, dim=1).view(B, H, 1, k).to(torch.int32)
+    idx = full
     num = torch.full((B, H, 1), k, device=dev, dtype=torch.int32)
-    empty_idx = torch.zeros(B, H, 1, 1, device=dev, dtype=torch.int32)
+    empty_idx = torch.zeros(B, H, 1, nb, device=dev, dtype=torch.int32)
     empty_num = torch.zeros(B, H, 1, device=dev, dtype=torch.int32)
     mask = BlockMask.from_kv_blocks(empty_num, empty_idx, num, idx, BLOCK_SIZE=(128, bs), seq_lengths=(1, L))
     f = flex()
