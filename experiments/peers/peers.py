@@ -127,7 +127,8 @@ def flex_sparse_decode(B, H, N, D, L, bs, k):
     empty_num = torch.zeros(B, H, 1, device=dev, dtype=torch.int32)
     mask = BlockMask.from_kv_blocks(empty_num, empty_idx, num, idx, BLOCK_SIZE=(128, bs), seq_lengths=(1, L))
     f = flex()
-    return timed(lambda: f(q, kk, vv, block_mask=mask, enable_gqa=True))
+    opts = {"BLOCK_N": bs} if bs < 64 else None  # the kernel's KV tile must divide the mask's KV block
+    return timed(lambda: f(q, kk, vv, block_mask=mask, enable_gqa=True, kernel_options=opts))
 
 
 def isolated(cases, out_path):
@@ -196,10 +197,11 @@ def main():
                 put("torch_select", ms_sel)
                 if NO_FLEX:
                     continue
-                ms_att = flex_sparse_decode(B, H, N, D, L, bs, k)
-                put("flex_sparse", ms_att + ms_sel, msSelect=ms_sel, msAttn=ms_att)
-                if B != 1:
-                    continue
+                try:
+                    ms_att = flex_sparse_decode(B, H, N, D, L, bs, k)
+                    put("flex_sparse", ms_att + ms_sel, msSelect=ms_sel, msAttn=ms_att)
+                except Exception as e:
+                    put("flex_sparse", None, error=f"{type(e).__name__}: {str(e)[:300]}")
                 try:
                     ms128 = flex_sparse_decode(B, H, N, D, L, 128, max(1, k * bs // 128))
                     put("flex_sparse_kvblock128", ms128 + ms_sel, msAttn=ms128, note="same budget in 128-token blocks")
