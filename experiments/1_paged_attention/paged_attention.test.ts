@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { pagedAttention, pagedAttentionAsync, timePagedAttention } from '../../src/ops/paged_attention.js';
 import { type HostTensor, tensor, toF32 } from '../../src/tensor.js';
-import { maxRelErr, poison, runSeed, testBackends } from '../../src/testing/harness.js';
+import { Rng, maxRelErr, poison, runSeed, testBackends } from '../../src/testing/harness.js';
 import { suite } from './cases.js';
 import { genAttn } from './gen_data.js';
 import { refPagedAttention } from './ref.js';
@@ -159,5 +159,57 @@ describe.each(backends.filter((b) => b === 'cpu'))('paged_attention benchmark on
     const m = gqaModel(2, 8, 2, 64, 100, true, 0.125);
     expect(m.length).toBeGreaterThan(200);
     expect(new TextDecoder().decode(m)).toContain('GroupQueryAttention');
+  });
+});
+
+describe.each(backends.filter((b) => b === 'cpu'))('paged_attention robustness on %s', (backend) => {
+  it('concurrent async calls each get their own result', async () => {
+    const cfgs = [1, 2, 3, 4, 5, 6].map((i) => genAttn({
+      qDtype: 'f32', kvDtype: i % 2 ? 'bf16' : 'f32', layout: i % 3 ? 'NHD' : 'HND', H: 8, N: 2, D: 64, bs: 16,
+      seqLens: [300 + 37 * i, 90], qLens: [i, 1], sel: i === 3 ? { rows: 'head', k: 4 } : undefined,
+    }, seed + i));
+    const results = await Promise.all(cfgs.map((g) => pagedAttentionAsync({ ...(g.tensors as never), ...g.options, returnLse: true }, { backend })));
+    results.forEach((r, i) => {
+      const ref = refPagedAttention(cfgs[i].problem);
+      expect(maxRelErr(toF32(r.out as HostTensor), ref.out)).toBeLessThanOrEqual(1e-5);
+    });
+  });
+
+  it('malformed arguments give a typed error or a correct result, never a crash', () => {
+    const rng = new Rng(seed ^ 0x5a5a);
+    const kinds = new Set<string>();
+    for (let iter = 0; iter < 200; iter++) {
+      const g = genAttn({ qDtype: 'f32', kvDtype: 'f16', layout: rng.next() < 0.5 ? 'NHD' : 'HND', H: 4, N: 2, D: 8, bs: 4, seqLens: [9, 5, 0], qLens: [2, 1, 0],
+        sel: rng.next() < 0.3 ? { rows: 'kv', k: 2 } : undefined }, seed + iter);
+      const args: Record<string, unknown> = { ...g.tensors, ...g.options };
+      // mutate one or two things at random
+      for (let m = 0; m < 1 + rng.int(0, 2); m++) {
+        const keys = Object.keys(args);
+        const key = keys[rng.int(0, keys.length)];
+        const v = args[key] as HostTensor | number | string;
+        const pick = rng.int(0, 6);
+        if (typeof v === 'object' && v && 'data' in v) {
+          const d = v.data;
+          if (pick === 0 && d.length) d[rng.int(0, d.length)] = [-1, 1e6, -7, 2 ** 31 - 1, 0][rng.int(0, 5)];
+          else if (pick === 1) args[key] = { ...v, shape: v.shape.map((x) => x + rng.int(-1, 2)) };
+          else if (pick === 2) args[key] = { ...v, dtype: ['f32', 'f16', 'bf16', 'i32'][rng.int(0, 4)] };
+          else if (pick === 3) args[key] = tensor('i32', [rng.int(0, 4)]);
+          else if (pick === 4) args[key] = undefined;
+          else args[key] = { ...v, data: d.subarray(0, Math.max(0, d.length - 3)) };
+        } else {
+          args[key] = [NaN, -1, 0, 1.5, 'x', null, Infinity, 3][rng.int(0, 8)];
+        }
+      }
+      try {
+        pagedAttention(args as never, { backend });
+        kinds.add('ok');
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        expect(['TypeError', 'RangeError', 'SelectAttnError'], `${err.name}: ${err.message}`).toContain(err.name);
+        expect(err.code).toMatch(/^SA_ERR_/);
+        kinds.add(err.name);
+      }
+    }
+    expect(kinds.size).toBeGreaterThan(1);
   });
 });
