@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Peers for the select-attn benchmarks, timed on the same shapes in the same run.
 
-Reads the case list the select-attn benchmark wrote (JSON: {"results": [{id, kind, B, H, N, D,
-bs, seqLen, k, chunk}, ...]}) and writes {"device", "torch", "results": [{id, peer, ms, ...}]}.
+Reads the case list the select-attn benchmark wrote: cuda/tools/bench.mjs's JSON ({"results": [{id,
+kind, B, H, N, D, bs, seqLen, k, chunk}, ...]}) or `select-attn bench <family> --json`'s ({family,
+cases: [{params}]}). Writes {"device", "torch", "results": [{id, peer, ms, ...}], "cases": [{params,
+peer, medianUs}]}; the "cases" part is what `select-attn bench ... --peers FILE` merges by params.
 Peers per kind:
   decode  - torch SDPA (FLASH and CUDNN backends) on contiguous KV; FlexAttention on a paged
             cache (torch.nn.attention.experimental._paged_attention.PagedAttention, page = bs).
@@ -140,7 +142,7 @@ def isolated(cases, out_path):
     for c in cases:
         with tempfile.TemporaryDirectory() as d:
             cin, cout = f"{d}/case.json", f"{d}/out.json"
-            json.dump({"results": [c]}, open(cin, "w"))
+            json.dump({"results": [c]}, open(cin, "w"))  # the normalized form
             args = [sys.executable, __file__, cin, cout] + [a for a in sys.argv[3:] if a not in ("--isolate",) and not a.startswith("--kinds")]
             r = subprocess.run(args, capture_output=True, text=True)
             sys.stdout.write(r.stdout)
@@ -149,12 +151,51 @@ def isolated(cases, out_path):
             except Exception:
                 res.append({"id": c["id"], "peer": "error", "ms": None, "error": (r.stderr or "")[-400:]})
                 print(f"  [{c['id']}] failed: {(r.stderr or '').strip().splitlines()[-1:]}", flush=True)
-    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": res}, open(out_path, "w"), indent=1)
+    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": res,
+               "cases": cli_entries(cases, res)}, open(out_path, "w"), indent=1)
     print(f"wrote {out_path}")
 
 
+def load_cases(path):
+    """Case list from cuda/tools/bench.mjs ({results: [{id, kind, B, H, ...}]}) or from
+    `select-attn bench <family> --json` ({family, cases: [{params: {batch, heads, kvHeads, headDim,
+    blockSize, seqLen, qLen, selBlocks, k, dtype}}]}), normalized to the former."""
+    j = json.load(open(path))
+    if "results" in j:
+        return j["results"]
+    out = []
+    for i, c in enumerate(j.get("cases", [])):
+        p = c.get("params", {})
+        fam = c.get("family") or j.get("family")
+        base = {"B": p.get("batch", 1), "H": p.get("heads", 32), "N": p.get("kvHeads", 8), "D": p.get("headDim", 128),
+                "bs": p.get("blockSize", 16), "seqLen": p.get("seqLen", 32768), "params": p}
+        if fam == "quest_select":
+            out.append({**base, "id": f"cli{i}", "kind": "select", "k": p.get("k", 128)})
+        elif fam == "paged_attention" and p.get("selBlocks", 0) > 0:
+            out.append({**base, "id": f"cli{i}", "kind": "sparse", "k": p["selBlocks"]})
+        elif fam == "paged_attention" and p.get("qLen", 1) == 1:
+            out.append({**base, "id": f"cli{i}", "kind": "decode", "sdpaAlways": True})
+        elif fam == "paged_attention":
+            out.append({**base, "id": f"cli{i}", "kind": "prefill", "seqLen": p.get("seqLen", 8192)})
+    return out
+
+
+def cli_entries(cases, res):
+    """The `select-attn bench --peers` format: {params, peer, medianUs} matched by params."""
+    by_id = {c["id"]: c for c in cases}
+    out = []
+    for r in res:
+        c = by_id.get(r["id"])
+        if c is None or r.get("ms") is None:
+            continue
+        params = c.get("params") or {"batch": c["B"], "heads": c["H"], "kvHeads": c["N"], "headDim": c["D"],
+                                     "blockSize": c["bs"], "seqLen": c["seqLen"], **({"k": c["k"]} if "k" in c else {})}
+        out.append({"params": params, "peer": r["peer"], "medianUs": r["ms"] * 1e3})
+    return out
+
+
 def main():
-    cases = json.load(open(sys.argv[1]))["results"]
+    cases = load_cases(sys.argv[1])
     kinds = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--kinds=")), None)
     if kinds:
         cases = [c for c in cases if c["kind"] in kinds]
@@ -219,7 +260,8 @@ def main():
             traceback.print_exc()
             put("error", None, error=f"{type(e).__name__}: {str(e)[:300]}")
         torch.cuda.empty_cache()
-    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": res}, open(sys.argv[2], "w"), indent=1)
+    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": res,
+               "cases": cli_entries(cases, res)}, open(sys.argv[2], "w"), indent=1)
     print(f"wrote {sys.argv[2]}")
 
 
