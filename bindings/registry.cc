@@ -33,7 +33,7 @@ const std::vector<BackendEntry>& backends() {
 #ifdef SA_WITH_METAL
       {"metal", metal::make_metal_backend(), ""},
 #else
-      {"metal", nullptr, "not compiled: Metal builds only on macOS"},
+      {"metal", nullptr, "not implemented yet: select-attn has no Metal kernels so far"},
 #endif
   };
   return list;
