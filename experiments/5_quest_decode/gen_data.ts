@@ -32,7 +32,7 @@ export interface DecodeConfig {
   localTokens?: number;
   localDecay?: number;
   /** the query/key direction of a head leans on a few "outlier" channels, as in trained models: this
-   *  fraction of channels (default 1/8) gets `outlierWeight` (default 4) times the weight of the others */
+   *  fraction of channels (default 1/8) gets `outlierWeight` (default 8) times the weight of the others */
   outlierFraction?: number;
   outlierWeight?: number;
   /** unused physical blocks / metadata pages added to the pools (default 3) */
@@ -72,7 +72,7 @@ export function finalLen(cfg: ResolvedConfig, b: number): number {
 export function resolve(c: DecodeConfig): ResolvedConfig {
   const r: ResolvedConfig = {
     metaRows: c.bs, layout: 'NHD', needles: 4, sinkMass: 0.3, needleMass: 0.3, localMass: 0.25, localTokens: 48, localDecay: 16,
-    outlierFraction: 1 / 8, outlierWeight: 4, poolSlack: 3, ...c,
+    outlierFraction: 1 / 8, outlierWeight: 8, poolSlack: 3, ...c,
   } as ResolvedConfig;
   if (r.promptLens.length !== r.B) throw new RangeError(`promptLens: expected ${r.B} lengths, received ${r.promptLens.length}`);
   if (r.H % r.N !== 0) throw new RangeError(`H ${r.H} is not a multiple of N ${r.N}`);
