@@ -2,7 +2,7 @@
 // prefill (cacheWrite + questMetadata), then per step cacheWrite + questMetadataAppend of the new token,
 // questSelect, sparse and dense pagedAttention; and its metrics against the float64 oracle (ref.ts).
 import { type BackendName, type Tensor, DeviceTensor, synchronize, isDeviceBackend } from '../../src/backends.js';
-import { cacheWrite, questMetadataAppend } from '../../src/ops/kv_cache.js';
+import { type CacheWriteArgs, type QuestMetadataAppendArgs, cacheWrite, questMetadataAppend } from '../../src/ops/kv_cache.js';
 import { type PagedAttentionArgs, pagedAttention } from '../../src/ops/paged_attention.js';
 import { questMetadata } from '../../src/ops/quest_metadata.js';
 import { type GroupReduce, type QuestSelectArgs, questSelect } from '../../src/ops/quest_select.js';
@@ -91,25 +91,33 @@ export class DecodeSession {
   append(): void {
     const s = this.stepsDone;
     if (s >= this.p.cfg.steps) throw new RangeError(`append: the problem has ${this.p.cfg.steps} steps`);
-    const { B, bs, layout } = this.p.cfg;
+    const { B } = this.p.cfg;
     const pos = this.lens.slice();
-    const inp = place(this.backend, {
+    this.perStep.push(place(this.backend, {
       key: this.p.stepKey[s], value: this.p.stepValue[s], query: this.p.stepQuery[s],
       slotMapping: tensor('i32', [B], pos.map((t, b) => this.slot(b, t))),
       seqIdx: tensor('i32', [B], Array.from({ length: B }, (_, b) => b)),
       positions: tensor('i32', [B], pos),
-    });
-    this.perStep.push(inp);
-    const a = this.args;
-    cacheWrite({ key: inp.args.key, value: inp.args.value, kCache: a.kCache, vCache: a.vCache, slotMapping: inp.args.slotMapping, layout }, { backend: this.backend });
-    questMetadataAppend({ key: inp.args.key, maxMeta: a.maxMeta, minMeta: a.minMeta, metaBlockTables: a.metaBlockTables,
-      seqIdx: inp.args.seqIdx, positions: inp.args.positions, blockSize: bs }, { backend: this.backend });
+    }));
+    const { write, append } = this.appendArgs();
+    cacheWrite(write, { backend: this.backend });
+    questMetadataAppend(append, { backend: this.backend });
     for (let b = 0; b < B; b++) this.lens[b]++;
-    const lensT = tensor('i32', [B], this.lens);
-    const cur = a.seqLens;
-    if (cur instanceof DeviceTensor) cur.write(lensT);
+    const cur = this.args.seqLens;
+    if (cur instanceof DeviceTensor) cur.write(tensor('i32', [B], this.lens));
     else (cur as HostTensor).data.set(this.lens);
     this.stepsDone++;
+  }
+
+  /** cacheWrite and questMetadataAppend arguments of the last appended step (repeating them is idempotent). */
+  appendArgs(): { write: CacheWriteArgs; append: QuestMetadataAppendArgs } {
+    const inp = this.perStep[this.perStep.length - 1].args;
+    const a = this.args;
+    return {
+      write: { key: inp.key, value: inp.value, kCache: a.kCache, vCache: a.vCache, slotMapping: inp.slotMapping, layout: this.p.cfg.layout },
+      append: { key: inp.key, maxMeta: a.maxMeta, minMeta: a.minMeta, metaBlockTables: a.metaBlockTables, seqIdx: inp.seqIdx,
+        positions: inp.positions, blockSize: this.p.cfg.bs },
+    };
   }
 
   /** The query of the last appended step ([B, H, D], placed). */
