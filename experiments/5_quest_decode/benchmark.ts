@@ -30,6 +30,7 @@ export const bench: BenchFamily = {
     { name: 'groupReduce', type: 'string', default: 'mean', describe: 'selection per KV head (mean) or per query head (perHead)', choices: ['mean', 'perHead'] },
     { name: 'sinkBlocks', type: 'int', default: 1, describe: 'always-selected first blocks' },
     { name: 'windowBlocks', type: 'int', default: 2, describe: 'always-selected last blocks' },
+    { name: 'shuffle', type: 'bool', default: true, describe: 'block and metadata page ids in random order (false: each sequence contiguous, in order)' },
     { name: 'steps', type: 'int', default: 2, describe: 'decode steps run (and scored against the oracle) before the timed step' },
     { name: 'cache', type: 'string', default: 'cold', describe: 'cold: caches flushed before every timed step (a real model runs other layers in between); warm: back-to-back calls', choices: ['cold', 'warm'] },
     { name: 'flushMb', type: 'int', default: 1024, describe: 'MiB written to evict the caches before a cold step (cpu; device backends stream a device buffer)' },
@@ -40,7 +41,8 @@ export const bench: BenchFamily = {
     const dtype = raw.dtype as FloatDType, layout = raw.layout as Layout, cold = raw.cache === 'cold';
     if (steps < 1) throw new RangeError('steps: at least 1 (the timed step is the last decode step)');
     const k = budgetBlocks(raw.tokenBudget as number, bs);
-    const p = genDecode({ dtype, B, H, N, D, bs, layout, promptLens: new Array<number>(B).fill(seqLen - steps), steps }, 20240611);
+    const p = genDecode({ dtype, B, H, N, D, bs, layout, promptLens: new Array<number>(B).fill(seqLen - steps), steps,
+      shuffleTables: raw.shuffle as boolean }, 20240611);
     const s = new DecodeSession(backend, p, {
       groupReduce: raw.groupReduce as GroupReduce, sinkBlocks: raw.sinkBlocks as number, windowBlocks: raw.windowBlocks as number,
     });

@@ -37,6 +37,9 @@ export interface DecodeConfig {
   outlierWeight?: number;
   /** unused physical blocks / metadata pages added to the pools (default 3) */
   poolSlack?: number;
+  /** physical ids in random order (default true, a fragmented pool); false: each sequence's blocks are
+   *  consecutive and in order */
+  shuffleTables?: boolean;
 }
 
 export type ResolvedConfig = Required<DecodeConfig>;
@@ -72,7 +75,7 @@ export function finalLen(cfg: ResolvedConfig, b: number): number {
 export function resolve(c: DecodeConfig): ResolvedConfig {
   const r: ResolvedConfig = {
     metaRows: c.bs, layout: 'NHD', needles: 4, sinkMass: 0.3, needleMass: 0.3, localMass: 0.25, localTokens: 48, localDecay: 16,
-    outlierFraction: 1 / 8, outlierWeight: 8, poolSlack: 3, ...c,
+    outlierFraction: 1 / 8, outlierWeight: 8, poolSlack: 3, shuffleTables: true, ...c,
   } as ResolvedConfig;
   if (r.promptLens.length !== r.B) throw new RangeError(`promptLens: expected ${r.B} lengths, received ${r.promptLens.length}`);
   if (r.H % r.N !== 0) throw new RangeError(`H ${r.H} is not a multiple of N ${r.N}`);
@@ -225,14 +228,18 @@ export function genDecode(c: DecodeConfig, seed: number): DecodeProblem {
   const L = cfg.promptLens.map((_, b) => Math.ceil(finalLen(cfg, b) / bs));
   const blockWidth = Math.max(1, ...L) + 1;
   const numBlocks = L.reduce((x, y) => x + y, 0) + cfg.poolSlack;
-  const ids = rng.shuffle(Array.from({ length: numBlocks }, (_, i) => i));
+  const order = (n: number) => {
+    const a = Array.from({ length: n }, (_, i) => i);
+    return cfg.shuffleTables ? rng.shuffle(a) : a;
+  };
+  const ids = order(numBlocks);
   const blockTables = new Int32Array(B * blockWidth).fill(-1);
   let next = 0;
   for (let b = 0; b < B; b++) for (let j = 0; j < L[b]; j++) blockTables[b * blockWidth + j] = ids[next++];
   const P = L.map((l) => Math.ceil(l / cfg.metaRows));
   const metaWidth = Math.max(1, ...P) + 1;
   const numMetaPages = P.reduce((x, y) => x + y, 0) + cfg.poolSlack;
-  const pids = rng.shuffle(Array.from({ length: numMetaPages }, (_, i) => i));
+  const pids = order(numMetaPages);
   const metaTables = new Int32Array(B * metaWidth).fill(-1);
   next = 0;
   for (let b = 0; b < B; b++) for (let j = 0; j < P[b]; j++) metaTables[b * metaWidth + j] = pids[next++];
