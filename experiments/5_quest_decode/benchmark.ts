@@ -1,7 +1,7 @@
 // quest_decode benchmark (`select-attn bench quest_decode --token-budget N`): one decode step of the
 // Quest loop on the synthetic problem of gen_data.ts. time = sparse step (questSelect + sparse
 // pagedAttention); extra: dense decode time, speedup, selection recall and output error.
-import { type BackendName, isDeviceBackend, synchronize } from '../../src/backends.js';
+import { type BackendName, DeviceTensor, isDeviceBackend, synchronize } from '../../src/backends.js';
 import { native } from '../../src/native.js';
 import { timeCacheWrite, timeQuestMetadataAppend } from '../../src/ops/kv_cache.js';
 import { pagedAttention, timePagedAttention } from '../../src/ops/paged_attention.js';
@@ -64,6 +64,7 @@ export const bench: BenchFamily = {
         needleCount += m.needleCount;
         const sparse = Float32Array.from(toF32(s.host(s.attend(sel))));
         errVsDense = Math.max(errVsDense, maxRelErr(sparse, toF32(s.host(s.attend()))));
+        if (sel instanceof DeviceTensor) sel.dispose();
       }
 
       // the timed step: select into preallocated outputs, then attend over that selection
@@ -135,7 +136,10 @@ export const bench: BenchFamily = {
             recall, minRecall, massFraction, needleRecall: needleCount ? needleHit / needleCount : 1, errVsDense,
           };
         },
-        dispose: () => s.dispose(),
+        dispose() {
+          for (const t of [first.selected, first.numSelected]) if (t instanceof DeviceTensor) t.dispose();
+          s.dispose();
+        },
       };
     } catch (e) {
       s.dispose();

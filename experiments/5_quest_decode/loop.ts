@@ -8,7 +8,7 @@ import { questMetadata } from '../../src/ops/quest_metadata.js';
 import { type GroupReduce, type QuestSelectArgs, questSelect } from '../../src/ops/quest_select.js';
 import { type HostTensor, tensor, toF32 } from '../../src/tensor.js';
 import { type Placed, maxRelErr, place } from '../../src/testing/harness.js';
-import { type DecodeProblem, finalLen } from './gen_data.js';
+import type { DecodeProblem } from './gen_data.js';
 import { type StepOracle, oracleTopMass, refOutput, refStep, rowMass } from './ref.js';
 
 export interface SelectOptions {
@@ -315,9 +315,4 @@ export function runDecodeLoop(backend: BackendName, p: DecodeProblem, budgets: n
       needleRecall: a.needles ? a.hit / a.needles : 1, needleTargets: a.needles, needleRows: a.needleRows, errVsDense: a.errVsDense, errVsRef: a.errVsRef, selections: a.selections,
     })),
   };
-}
-
-/** Blocks of every sequence at the end of the run (for callers that check whole selections). */
-export function finalBlocks(p: DecodeProblem): number[] {
-  return p.cfg.promptLens.map((_, b) => Math.ceil(finalLen(p.cfg, b) / p.cfg.bs));
 }
