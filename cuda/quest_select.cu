@@ -1,8 +1,9 @@
 // quest_select on cuda (SPEC section 2): two kernels, no host sync. The scores kernel splits each
 // sequence's blocks over many thread blocks that read whole metadata rows (all KV heads, 16-byte
-// loads, the reads spread over the whole GPU); the top-k kernel (one thread block per output row)
-// applies the forced blocks (stale, window, sinks), radix-selects the best candidates, and writes
-// the ids in ascending order.
+// loads, the reads spread over the whole GPU); the top-k kernel (one thread block per output row,
+// launched as a programmatic dependent on sm_90 so its launch overlaps the scores) applies the
+// forced blocks (stale, window, sinks), radix-selects the best candidates, and writes the ids in
+// ascending order.
 #include <cstdlib>
 
 #include "launch.h"
@@ -22,6 +23,19 @@ constexpr int kKeyCache = 16384;  // candidate keys staged in shared memory (64 
 __device__ __forceinline__ uint32_t fkey(float f) {
   const uint32_t u = __float_as_uint(f);
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// Programmatic dependent launch (sm_90): the scores kernels let the top-k kernel launch early; the
+// top-k kernel waits for the scores (all of them, flushed) before reading them. No-ops elsewhere.
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
 }
 
 // Block-wide exclusive scan of v over WARPS warps; *total gets the sum. Two barriers; s_warp holds
@@ -70,6 +84,7 @@ __global__ void __launch_bounds__(kThreads, 2) quest_scores_kernel(QuestSelectPa
   const bool per_head = p.group_reduce == GroupReduce::per_head;
   const int RG = per_head ? G : 1;
   const bool reporter = blockIdx.x == 0 && threadIdx.x == 0;
+  pdl_trigger();
   const int len = p.seq_lens[b];
   const int tsu = p.tokens_since_update[b];
   if (len < 0) {
@@ -197,6 +212,7 @@ __global__ void __launch_bounds__(kMeanThreads, 2) quest_scores_mean_kernel(Ques
   const int b = blockIdx.y;
   const int H = p.num_qo_heads, N = p.num_kv_heads, G = H / N, D = p.head_dim, bs = p.block_size, R = p.meta_rows;
   const bool reporter = blockIdx.x == 0 && threadIdx.x == 0;
+  pdl_trigger();
   const int len = p.seq_lens[b];
   const int tsu = p.tokens_since_update[b];
   if (len < 0) {
@@ -311,6 +327,7 @@ __global__ void __launch_bounds__(kSelThreads) quest_topk_kernel(QuestSelectPara
   const int64_t orow = blockIdx.x;
   const int b = (int)(orow / ((int64_t)N * RG));
   const int len = p.seq_lens[b], tsu = p.tokens_since_update[b];
+  pdl_wait();  // every thread block waits, so this grid never completes before the scores
   if (len < 0 || tsu < 0 || tsu > len) return;  // reported by the scores kernel
   const int64_t L64 = ((int64_t)len + bs - 1) / bs;
   if (L64 > lcap) return;
@@ -452,6 +469,174 @@ __global__ void __launch_bounds__(kSelThreads) quest_topk_kernel(QuestSelectPara
   }
 }
 
+// Grid: (B * N * RG output rows); block: NT threads. The same selection as quest_topk_kernel for
+// rows of at most NT * KPT candidates, with the candidates' keys in registers (thread t owns
+// candidates [t*KPT, t*KPT + KPT), so output positions follow from one block scan) and one barrier
+// per radix pass: each pass counts into its own histogram (all zeroed up front; warp-aggregated
+// atomics) and every warp finds the threshold bucket itself. At most 6 barriers per row. (One
+// histogram per warp instead, 32 KB of shared memory, measured slower: the scores kernel uses
+// none, and the SMs' shared-memory carve-out then changes between the two kernels.)
+template <int NT, int KPT>
+__global__ void __launch_bounds__(NT) quest_topk_reg_kernel(QuestSelectParams p, const float* scores, int64_t lcap) {
+  constexpr int NW = NT / 32;
+  __shared__ __align__(16) int s_hist[4][256];  // one per 8-bit pass (32-bit keys)
+  __shared__ uint32_t s_range[2 * NW];
+  __shared__ int s_scan[NW];
+  const int N = p.num_kv_heads, G = p.num_qo_heads / N, bs = p.block_size;
+  const int RG = p.group_reduce == GroupReduce::per_head ? G : 1;
+  const int64_t orow = blockIdx.x;
+  const int b = (int)(orow / ((int64_t)N * RG));
+  const int len = p.seq_lens[b], tsu = p.tokens_since_update[b];
+  pdl_wait();  // every thread block waits, so this grid never completes before the scores
+  if (len < 0 || tsu < 0 || tsu > len) return;  // reported by the scores kernel
+  const int64_t L64 = ((int64_t)len + bs - 1) / bs;
+  if (L64 > lcap) return;
+  const int L = (int)L64, k = p.k;
+  const int stale = (len - tsu) / bs;
+  const int fs = L > 0 ? max(0, min(L - p.window_blocks, stale)) : 0;  // forced suffix [fs, L)
+  const int npre = min(p.sink_blocks, fs);                           // forced prefix [0, npre)
+  const int count = min(k, L), nsuf = L - fs;
+  int32_t* out = p.selected + orow * k;
+  const float* srow = scores + orow * lcap;
+  if (p.maybe_num_selected && threadIdx.x == 0) p.maybe_num_selected[orow] = count;
+  for (int i = threadIdx.x + count; i < k; i += NT) out[i] = -1;
+  if (nsuf >= k) {  // only stale/window blocks, newest first
+    for (int i = threadIdx.x; i < k; i += NT) out[i] = L - k + i;
+    return;
+  }
+  if (nsuf + npre >= k) {  // the suffix plus the first sink blocks
+    const int take = k - nsuf;
+    for (int i = threadIdx.x; i < k; i += NT) out[i] = i < take ? i : fs + (i - take);
+    return;
+  }
+  const int C = fs - npre, need = k - nsuf - npre;
+  if (need >= C) {  // every block
+    for (int i = threadIdx.x; i < L; i += NT) out[i] = i;
+    return;
+  }
+  for (int i = threadIdx.x; i < npre; i += NT) out[i] = i;
+  for (int i = threadIdx.x; i < nsuf; i += NT) out[npre + need + i] = fs + i;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int i0 = threadIdx.x * KPT;
+  const int nval = max(0, min(KPT, C - i0));  // this thread's candidates
+  uint32_t key[KPT];
+#pragma unroll
+  for (int m = 0; m < KPT; ++m) key[m] = m < nval ? fkey(srow[npre + i0 + m]) : 0u;
+  for (int i = threadIdx.x; i < 4 * 256 / 4; i += NT) reinterpret_cast<int4*>(&s_hist[0][0])[i] = make_int4(0, 0, 0, 0);
+  // The digits start at the highest bit where the row's keys differ (see quest_topk_kernel).
+  uint32_t kmin = 0xffffffffu, kmax = 0u;
+#pragma unroll
+  for (int m = 0; m < KPT; ++m)
+    if (m < nval) {
+      kmin = min(kmin, key[m]);
+      kmax = max(kmax, key[m]);
+    }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    kmin = min(kmin, __shfl_xor_sync(0xffffffffu, kmin, o));
+    kmax = max(kmax, __shfl_xor_sync(0xffffffffu, kmax, o));
+  }
+  if (lane == 0) {
+    s_range[warp] = kmin;
+    s_range[NW + warp] = kmax;
+  }
+  __syncthreads();
+  kmin = s_range[0];
+  kmax = s_range[NW];
+#pragma unroll
+  for (int w = 1; w < NW; ++w) {
+    kmin = min(kmin, s_range[w]);
+    kmax = max(kmax, s_range[NW + w]);
+  }
+  int top = kmin == kmax ? -1 : 31 - __clz(kmin ^ kmax);  // highest differing bit
+  const uint32_t low = top >= 31 ? 0xffffffffu : top < 0 ? 0u : ((1u << (top + 1)) - 1u);
+  uint32_t prefix = kmax & ~low, mask = ~low;
+  int remaining = need;
+  for (int pass = 0; top >= 0; ++pass) {  // at most 4 passes
+    const int width = min(8, top + 1), shift = top + 1 - width;
+    const uint32_t dmask = (1u << width) - 1u;
+    int* hist = s_hist[pass];
+#pragma unroll
+    for (int m = 0; m < KPT; ++m) {
+      const bool in = m < nval && (key[m] & mask) == prefix;
+      const unsigned act = __ballot_sync(0xffffffffu, in);
+      if (in) {
+        const int bin = (key[m] >> shift) & dmask;
+        const unsigned peers = __match_any_sync(act, bin);
+        if (lane == __ffs(peers) - 1) atomicAdd(&hist[bin], __popc(peers));
+      }
+    }
+    __syncthreads();
+    // Every warp scans the histogram from the top: lane l owns bins 255-8l down to 248-8l.
+    int cnt[8], local = 0;
+#pragma unroll
+    for (int q = 0; q < 8; ++q) {
+      cnt[q] = hist[255 - 8 * lane - q];
+      local += cnt[q];
+    }
+    int incl = local;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += y;
+    }
+    const int before = incl - local;
+    const bool mine = before < remaining && remaining <= incl;  // exactly one lane
+    int bin = 0, rem = remaining - before, c = 0;
+    if (mine) {
+#pragma unroll
+      for (int q = 0; q < 8; ++q) {
+        if (c == 0) {
+          if (rem <= cnt[q]) {
+            bin = 255 - 8 * lane - q;
+            c = cnt[q];
+          } else {
+            rem -= cnt[q];
+          }
+        }
+      }
+    }
+    const int src = __ffs(__ballot_sync(0xffffffffu, mine)) - 1;
+    bin = __shfl_sync(0xffffffffu, bin, src);
+    rem = __shfl_sync(0xffffffffu, rem, src);
+    c = __shfl_sync(0xffffffffu, c, src);
+    prefix |= (uint32_t)bin << shift;
+    mask |= dmask << shift;
+    remaining = rem;
+    if (c == remaining) break;  // the bucket is taken whole: threshold found
+    top -= width;
+  }
+  // Selected: (key & mask) above prefix, or equal and among the first `remaining` such ids. One
+  // block scan of (above, equal) counts packed in 16-bit halves gives every output position.
+  int n_gt = 0, n_eq = 0;
+#pragma unroll
+  for (int m = 0; m < KPT; ++m)
+    if (m < nval) {
+      const uint32_t u = key[m] & mask;
+      n_gt += u > prefix;
+      n_eq += u == prefix;
+    }
+  const int v = (n_gt << 16) | n_eq;
+  int x = v;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int y = __shfl_up_sync(0xffffffffu, x, o);
+    if (lane >= o) x += y;
+  }
+  if (lane == 31) s_scan[warp] = x;
+  __syncthreads();
+  int excl = x - v;
+  for (int w = 0; w < warp; ++w) excl += s_scan[w];
+  int eq_rank = excl & 0xffff;
+  int pos = (excl >> 16) + min(eq_rank, remaining);
+#pragma unroll
+  for (int m = 0; m < KPT; ++m)
+    if (m < nval) {
+      const uint32_t u = key[m] & mask;
+      if (u > prefix || (u == prefix && eq_rank++ < remaining)) out[npre + pos++] = npre + i0 + m;
+    }
+}
+
 using ScoresKernel = void (*)(QuestSelectParams, float*, int, int64_t, DevError*);
 
 // The dispatch table shared by supports() and launch(): metadata dtype; the query dtype is read
@@ -553,14 +738,38 @@ Status launch_quest_select(const QuestSelectParams& p, const Launch& l) {
 }
 
 Status launch_topk(const QuestSelectParams& p, const float* scores, int64_t lcap, int64_t rows, const Launch& l) {
+  // Programmatic dependent launch on sm_90+ (SA_CUDA_NO_PDL=1 turns it off): the top-k blocks are
+  // scheduled while the scores finish and wait for them on the device (pdl_wait).
+  int dev = 0, major = 0;
+  SA_CUDA_CHECK(cudaGetDevice(&dev));
+  SA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  const bool pdl = major >= 9 && !std::getenv("SA_CUDA_NO_PDL");
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3((unsigned)rows);
+  cfg.blockDim = dim3(kSelThreads);
+  cfg.stream = l.stream;
+  cfg.attrs = pdl ? attr : nullptr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  const char* te = std::getenv("SA_CUDA_QS_TOPK");
+  const bool old = te && std::string(te) == "old";
+  // Candidates of a row: at most lcap (the forced blocks only shrink it); longer rows (or
+  // SA_CUDA_QS_TOPK=old) take the shared-memory kernel.
+  if (!old && lcap <= kSelThreads * 8) {
+    auto kern = lcap <= kSelThreads * 4 ? quest_topk_reg_kernel<kSelThreads, 4> : quest_topk_reg_kernel<kSelThreads, 8>;
+    SA_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kern, p, scores, lcap));
+    return Status::Ok();
+  }
   const size_t ks = (size_t)std::min<int64_t>(lcap, kKeyCache) * 4;
   static bool configured = false;
   if (!configured) {
     SA_CUDA_CHECK(cudaFuncSetAttribute(quest_topk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kKeyCache * 4));
     configured = true;
   }
-  quest_topk_kernel<<<(unsigned)rows, kSelThreads, ks, l.stream>>>(p, scores, lcap);
-  SA_CUDA_LAUNCH_CHECK();
+  cfg.dynamicSmemBytes = ks;
+  SA_CUDA_CHECK(cudaLaunchKernelEx(&cfg, quest_topk_kernel, p, scores, lcap));
   return Status::Ok();
 }
 

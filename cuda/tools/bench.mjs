@@ -109,6 +109,12 @@ function selectArgs(B, L, bs, k) {
     _metaBytes: 2 * B * N * Lb * D * ES,
   };
 }
+// --only=ncusel: one quest_select call at B=1 and at B=32 (profiler runs of the select kernels).
+if (only === 'ncusel') {
+  for (const B of [1, 32]) { const a = selectArgs(B, 32768, 16, 128); addon.questSelect('cuda', a, 'sync'); addon.questSelect('cuda', a, 'sync'); }
+  addon.synchronize('cuda');
+  process.exit(0);
+}
 const selectRes = {};
 if (!only || only === 'select' || only === 'sparse')
   for (const B of [1, 16, 32]) {

@@ -1,12 +1,13 @@
 // Correctness check of the cuda backend against float64 references written from SPEC (this script
 // predates the family test sweeps; they replace it once merged). Random seeded cases for every
 // family, outputs poisoned with guard words behind them, device-side id errors.
-// Usage: node cuda/tools/check.mjs [--seed N] [--quick]
+// Usage: node cuda/tools/check.mjs [--seed N] [--quick] [--select (quest_select cases only)]
 import { addon, Rng, floats, decode, POISON, dev, fetch } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const seed0 = args.includes('--seed') ? Number(args[args.indexOf('--seed') + 1]) : (Date.now() % 1e9) >>> 0;
 const quick = args.includes('--quick');
+const selectOnly = args.includes('--select');
 let passed = 0, failed = 0;
 const failures = [];
 function record(id, ok, detail) {
@@ -440,6 +441,13 @@ for (const [qdtype, mdtype] of [['bf16', 'bf16'], ['f16', 'f16'], ['f32', 'f32']
 // a long row (global-memory path of the radix select) and B=32
 checkQuestSelect(next(), { qdtype: 'bf16', mdtype: 'bf16', B: 1, H: 8, N: 2, D: 64, bs: 4, R: 16, k: 128, perHead: false, sink: 0, window: 0, lens: [60000] });
 if (!quick) checkQuestSelect(next(), { qdtype: 'bf16', mdtype: 'bf16', B: 8, H: 32, N: 8, D: 128, bs: 16, R: 16, k: 128, perHead: false, sink: 1, window: 1, lens: [32768, 1000, 17, 4096, 32768, 0, 2049, 9999] });
+if (selectOnly) {
+  checkQuestSelect(next(), { qdtype: 'bf16', mdtype: 'bf16', B: 1, H: 32, N: 8, D: 128, bs: 16, R: 16, k: 128, perHead: false, sink: 0, window: 0, lens: [32768] });
+  checkQuestSelect(next(), { qdtype: 'bf16', mdtype: 'bf16', B: 2, H: 8, N: 2, D: 64, bs: 8, R: 8, k: 100, perHead: false, sink: 2, window: 3, lens: [32000, 20000] });
+  console.log(`\ncuda check (quest_select only): ${passed} passed, ${failed} failed in ${((Date.now() - t0) / 1000).toFixed(1)} s (seed ${seed0})`);
+  if (failures.length) console.log(failures.slice(0, 40).join('\n'));
+  process.exit(failed ? 1 : 0);
+}
 
 const attnShapes = [
   // decode: GQA 1/4/8, odd lengths, empty sequence
