@@ -5,7 +5,7 @@ import type { BackendName } from '../../src/backends.js';
 import { isDeviceBackend } from '../../src/backends.js';
 import { type PagedAttentionArgs, pagedAttention } from '../../src/ops/paged_attention.js';
 import { type FloatDType, type HostTensor, arrayFor, contiguousStrides, toF32 } from '../../src/tensor.js';
-import { type Case, type CaseResult, type FamilySuite, Rng, maxRelErr, place, poison } from '../../src/testing/harness.js';
+import { type Case, type CaseResult, type FamilySuite, Rng, maxRelErr, place, poison, refusedOutsideMinimum } from '../../src/testing/harness.js';
 import { type AttnConfig, genAttn } from './gen_data.js';
 import { refPagedAttention } from './ref.js';
 
@@ -63,7 +63,14 @@ export function runAttnCase(cfg: AttnConfig, backend: BackendName, seed: number)
   const lse = guarded('f32', [totalQ, P.H], P.H);
   const placed = place(backend, { ...g.tensors, out: out.t, lse: wantLse ? lse.t : undefined });
   try {
-    const res = pagedAttention({ ...placed.args, ...g.options } as unknown as PagedAttentionArgs, { backend });
+    let res;
+    try {
+      res = pagedAttention({ ...placed.args, ...g.options } as unknown as PagedAttentionArgs, { backend });
+    } catch (e) {
+      const refused = refusedOutsideMinimum(backend, cfg, e);
+      if (refused) return refused;
+      throw e;
+    }
     if (res.out !== placed.args.out) return { pass: false, detail: 'out was not written in place' };
     if (!wantLse && res.lse !== undefined) return { pass: false, detail: 'lse returned without being asked for' };
     const o = toF32(placed.fetch('out'));

@@ -134,3 +134,22 @@ export interface Placed {
   fetch(name: string): HostTensor;
   dispose(): void;
 }
+
+/** SPEC's minimum support on every backend; cpu accepts any positive headDim and blockSize. */
+export const SPEC_MIN_HEAD_DIMS: readonly number[] = [64, 96, 128, 256];
+export const SPEC_MIN_BLOCK_SIZES: readonly number[] = [8, 16, 32, 64, 128, 256];
+
+export function inSpecMinimum(p: { D: number; bs: number }): boolean {
+  return SPEC_MIN_HEAD_DIMS.includes(p.D) && SPEC_MIN_BLOCK_SIZES.includes(p.bs);
+}
+
+/**
+ * A passing result when a non-cpu backend refuses a shape outside SPEC's minimum with
+ * SA_ERR_UNSUPPORTED (the refusal itself is the contract there); undefined otherwise, so the caller
+ * rethrows. The cpu backend must run every positive shape.
+ */
+export function refusedOutsideMinimum(backend: BackendName, p: { D: number; bs: number }, e: unknown): CaseResult | undefined {
+  const err = e as { name?: string; code?: string; message?: string };
+  if (backend === 'cpu' || inSpecMinimum(p) || err?.name !== 'SelectAttnError' || err.code !== 'SA_ERR_UNSUPPORTED') return undefined;
+  return { pass: true, detail: `rejected with SA_ERR_UNSUPPORTED (shape outside SPEC's minimum): ${err.message}` };
+}
