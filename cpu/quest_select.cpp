@@ -316,13 +316,13 @@ inline void build_queries(const QuestSelectParams& p, const Shape& s, int b, int
 }
 
 inline void prefetch_lines(const char* p, int64_t bytes) {
-  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);  // into L2
 }
 
 // Scores of rows [j0, j1) of sequence b for every query row into sc[row * L + j]. While row j is
 // scored, row j + kAhead is prefetched (a sequence's rows are scattered over pages, where the
 // hardware prefetchers restart).
-constexpr int kAhead = 2;
+constexpr int kAhead = 4;
 template <DType MT>
 inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int64_t j0, int64_t j1, int64_t L,
                          const float* q, const uint16_t* qk, int Dp, float* sc) {
