@@ -1,6 +1,8 @@
 // quest_select on cpu (SPEC section 2): scores every real block of every (sequence, head) in one pass
-// over the metadata, then picks forced blocks plus the top scores with a bounded heap, written in
-// ascending id order with -1 padding. Compiled once per ISA (see isa.h).
+// over the metadata, then picks the forced blocks plus the top scores (sampled threshold + radix
+// select), written in ascending id order with -1 padding. Compiled once per ISA (see isa.h).
+#include <sched.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -432,52 +434,70 @@ Status run(const QuestSelectParams& p) {
     acc = (acc + n > cap) ? n : acc + n;
     if (acc > max_wave) max_wave = acc;
   }
-  // Call memory: [B + 1] score offsets, [B + 1] scoring-task prefix, [T] cached sequence per thread,
-  // [B] finished scoring tasks per sequence, [2B + 1] segment starts, [2B] segment sequence (-1 - b
-  // for a selection segment), then the scores of one wave.
-  const size_t head_bytes = sizeof(int64_t) * (2 * ((size_t)B + 1) + (size_t)T + (size_t)B + 2 * (size_t)B + 1 + 2 * (size_t)B);
-  char* buf = static_cast<char*>(call_buffer.get(head_bytes + sizeof(float) * (size_t)max_wave + 128));
+  // Call memory (thread-local to the calling OS thread): per sequence [B + 1] score offsets, [B + 1]
+  // scoring-task prefix, [B] finished scoring tasks, [B] queries ready; per wave (at most kWaveSeqs
+  // sequences) the segment table, the f32 query rows and sign masks; then the scores of one wave.
+  constexpr int kWaveSeqs = 64;
+  const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
+  const size_t q_floats = (size_t)s.rows * Dp, qk_elems = (size_t)s.rows * (Dp / 16);
+  const size_t head_bytes = sizeof(int64_t) * (4 * (size_t)B + 2 + 3 * (2 * kWaveSeqs + 2));
+  const size_t q_at = (head_bytes + 63) / 64 * 64;
+  const size_t qk_at = q_at + (kWaveSeqs * q_floats * sizeof(float) + 63) / 64 * 64;
+  const size_t sc_at = qk_at + (kWaveSeqs * qk_elems * sizeof(uint16_t) + 63) / 64 * 64;
+  char* buf = static_cast<char*>(call_buffer.get(sc_at + sizeof(float) * (size_t)max_wave + 64));
   if (!buf) return Status::oom("quest_select (cpu): cannot allocate the score buffer");
   int64_t* score_at = reinterpret_cast<int64_t*>(buf);   // [B + 1] score offsets (rows * L prefix)
   int64_t* task_at = score_at + B + 1;                     // [B + 1] scoring-task prefix
-  int64_t* cached_b = task_at + B + 1;                     // [T] sequence whose queries a thread holds
-  int64_t* done = cached_b + T;                            // [B] scoring tasks finished
-  int64_t* seg_at = done + B;                              // [2B + 1]
-  int64_t* seg_seq = seg_at + 2 * B + 1;                   // [2B]
-  float* scores = reinterpret_cast<float*>(buf + (head_bytes + 63) / 64 * 64);
+  int64_t* done = task_at + B + 1;                         // [B] scoring tasks finished
+  int64_t* qready = done + B;                              // [B] query rows built
+  int64_t* seg_at = qready + B;                            // [2 kWaveSeqs + 2] segment starts
+  int64_t* seg_seq = seg_at + 2 * kWaveSeqs + 2;           // [2 kWaveSeqs + 1] segment sequence
+  int64_t* seg_kind = seg_seq + 2 * kWaveSeqs + 2;         // [2 kWaveSeqs + 1] 0 queries, 1 scoring, 2 selection
+  float* qall = reinterpret_cast<float*>(buf + q_at);      // [kWaveSeqs][rows][Dp]
+  uint16_t* qkall = reinterpret_cast<uint16_t*>(buf + qk_at);  // [kWaveSeqs][rows][Dp / 16]
+  float* scores = reinterpret_cast<float*>(buf + sc_at);
   score_at[0] = task_at[0] = 0;
   for (int b = 0; b < B; ++b) {
     const int64_t L = ((int64_t)p.seq_lens[b] + s.bs - 1) / s.bs;
     score_at[b + 1] = score_at[b] + (int64_t)s.rows * L;
     task_at[b + 1] = task_at[b] + (L + per_task - 1) / per_task;
   }
-  // Per-thread memory: the query rows of one sequence, then the selection's keys and indices.
-  const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
-  const size_t q_bytes = ((size_t)(s.rows + 1) * Dp * sizeof(float) + (size_t)s.rows * (Dp / 16) * sizeof(uint16_t) + 63) / 64 * 64;
-  const size_t private_bytes = q_bytes + sizeof(uint32_t) * (size_t)(2 * (max_L + 16) + 512);
+  // Per-thread memory: one query row of scratch, then the selection's keys and indices.
+  const size_t tmp_bytes = ((size_t)Dp * sizeof(float) + 63) / 64 * 64;
+  const size_t private_bytes = tmp_bytes + sizeof(uint32_t) * (size_t)(2 * (max_L + 16) + 512);
+  auto spin = [](const int64_t* flag, int64_t target) {
+    for (int n = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) < target; ++n) {
+      if (n > 2000) sched_yield();  // more threads than cores: let the awaited task run
+#if defined(__x86_64__) || defined(_M_X64)
+      else __builtin_ia32_pause();
+#endif
+    }
+  };
 
   for (int b0 = 0; b0 < B;) {
-    int b1 = b0 + 1;
-    while (b1 < B && score_at[b1 + 1] - score_at[b0] <= cap) ++b1;  // at least one sequence
-    // One parallel_for per wave (each one wakes the pool). Task order: scoring of sequence 0, then
-    // scoring of i and selection of i - 1 alternately, then the last selection: a selection task
-    // finds its sequence scored (or waits for the last claimed scoring task), and runs while
-    // other threads keep streaming metadata.
+    int b1 = b0 + 1;  // at least one sequence
+    while (b1 < B && b1 - b0 < kWaveSeqs && score_at[b1 + 1] - score_at[b0] <= cap) ++b1;
+    // One parallel_for per wave (each one wakes the pool). Task order: the query rows of every
+    // sequence, scoring of sequence 0, then scoring of i and selection of i - 1 alternately, then the
+    // last selection. Tasks are claimed in order, so a task that needs an earlier one's result
+    // (queries, all scores of its sequence) at most waits for a task that is already running, and
+    // selection runs while other threads keep streaming metadata.
     const int nb = b1 - b0;
     int ns = 0;
     seg_at[0] = 0;
-    auto add_seg = [&](int64_t seq, int64_t count) {
+    auto add_seg = [&](int64_t kind, int64_t seq, int64_t count) {
+      seg_kind[ns] = kind;
       seg_seq[ns] = seq;
       seg_at[ns + 1] = seg_at[ns] + count;
       ++ns;
     };
+    add_seg(0, b0, nb);
     for (int i = 0; i < nb; ++i) {
-      add_seg(b0 + i, task_at[b0 + i + 1] - task_at[b0 + i]);
-      if (i > 0) add_seg(-1 - (b0 + i - 1), s.rows);
+      add_seg(1, b0 + i, task_at[b0 + i + 1] - task_at[b0 + i]);
+      if (i > 0) add_seg(2, b0 + i - 1, s.rows);
     }
-    add_seg(-1 - (b1 - 1), s.rows);
-    for (int t = 0; t < T; ++t) cached_b[t] = -1;
-    for (int b = b0; b < b1; ++b) done[b] = 0;
+    add_seg(2, b1 - 1, s.rows);
+    for (int b = b0; b < b1; ++b) done[b] = qready[b] = 0;
     parallel_for(seg_at[ns], [&](int64_t task, int tid) {
       int lo = 0, hi = ns;  // the segment with seg_at[lo] <= task < seg_at[lo + 1]
       while (hi - lo > 1) {
@@ -486,31 +506,25 @@ Status run(const QuestSelectParams& p) {
       }
       const int64_t local = task - seg_at[lo];
       char* mem = static_cast<char*>(scratch(tid, private_bytes));
-      if (seg_seq[lo] >= 0) {
-        const int b = (int)seg_seq[lo];
-        float* q = reinterpret_cast<float*>(mem);                        // [rows][Dp]
-        float* tmp = q + (int64_t)s.rows * Dp;                            // [Dp]
-        uint16_t* qk = reinterpret_cast<uint16_t*>(tmp + Dp);            // [rows][Dp / 16]
-        if (cached_b[tid] != b) {
-          build_queries(p, s, b, Dp, q, qk, tmp);
-          cached_b[tid] = b;
-        }
-        const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
+      if (seg_kind[lo] == 0) {
+        const int b = b0 + (int)local;
+        build_queries(p, s, b, Dp, qall + (size_t)(b - b0) * q_floats, qkall + (size_t)(b - b0) * qk_elems,
+                      reinterpret_cast<float*>(mem));
+        __atomic_store_n(&qready[b], 1, __ATOMIC_RELEASE);
+        return;
+      }
+      const int b = (int)seg_seq[lo];
+      const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
+      float* sc = scores + (score_at[b] - score_at[b0]);
+      if (seg_kind[lo] == 1) {
+        spin(&qready[b], 1);
         const int64_t j0 = local * per_task, j1 = j0 + per_task < L ? j0 + per_task : L;
-        score_blocks<MT>(p, s, b, j0, j1, L, q, qk, Dp, scores + (score_at[b] - score_at[b0]));
+        score_blocks<MT>(p, s, b, j0, j1, L, qall + (size_t)(b - b0) * q_floats, qkall + (size_t)(b - b0) * qk_elems, Dp, sc);
         __atomic_add_fetch(&done[b], 1, __ATOMIC_RELEASE);
         return;
       }
-      const int b = (int)(-1 - seg_seq[lo]), row = (int)local;
-      const int64_t need = task_at[b + 1] - task_at[b];
-      while (__atomic_load_n(&done[b], __ATOMIC_ACQUIRE) < need) {  // the last scoring tasks are running
-#if defined(__x86_64__) || defined(_M_X64)
-        __builtin_ia32_pause();
-#endif
-      }
-      const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
-      select_row(p, s, b, row, L, scores + (score_at[b] - score_at[b0]) + (int64_t)row * L,
-                 reinterpret_cast<uint32_t*>(mem + q_bytes));
+      spin(&done[b], task_at[b + 1] - task_at[b]);
+      select_row(p, s, b, (int)local, L, sc + local * L, reinterpret_cast<uint32_t*>(mem + tmp_bytes));
     });
     b0 = b1;
   }

@@ -250,6 +250,7 @@ export function selectCases(): SelectCaseParams[] {
   // batches, pools, tables, preallocated outputs
   out.push({ ...base, D: 64, B: 1, maxLen: 2000, k: 32 });
   out.push({ ...base, D: 64, B: 16, maxLen: 100, k: 3, N: 1, H: 4 });
+  out.push({ ...base, D: 64, B: 70, maxLen: 60, k: 2, N: 1, H: 2, stale: 'tensor' }); // more sequences than one wave (64)
   out.push({ ...base, D: 64, B: 5, maxLen: 0, k: 4 }); // every sequence empty: rows of -1
   out.push({ ...base, D: 64, shuffle: false, extraPages: 0, extraColumns: 0, k: 6 });
   out.push({ ...base, D: 64, extraPages: 40, extraColumns: 7, k: 6 });
