@@ -317,43 +317,47 @@ inline void build_queries(const QuestSelectParams& p, const Shape& s, int b, int
   }
 }
 
-inline void prefetch_lines(const char* p, int64_t bytes) {
-  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);  // into L2
+// Walks rows [j0, j1) of a sequence page by page (no division per row): fn(j, element offset of the
+// row). Rows are contiguous inside a page, and the hardware prefetchers follow them (software
+// prefetch of the next rows measured no better).
+template <class F>
+inline void for_rows(const int32_t* mbt, int R, int64_t rowel, int64_t j0, int64_t j1, F&& fn) {
+  int64_t page = j0 / R, r = j0 % R;
+  int64_t base = ((int64_t)mbt[page] * R + r) * rowel;
+  for (int64_t j = j0; j < j1; ++j) {
+    fn(j, base);
+    if (++r == R) {
+      r = 0;
+      if (j + 1 < j1) base = (int64_t)mbt[++page] * R * rowel;
+    } else {
+      base += rowel;
+    }
+  }
 }
 
-// Scores of rows [j0, j1) of sequence b for every query row into sc[row * L + j]. While row j is
-// scored, row j + kAhead is prefetched (a sequence's rows are scattered over pages, where the
-// hardware prefetchers restart).
-constexpr int kAhead = 4;
+template <DType MT, int NC>
+inline void score_rows_mean(const QuestSelectParams& p, const Shape& s, const int32_t* mbt, int64_t j0, int64_t j1,
+                            int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc) {
+  for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, [&](int64_t j, int64_t base) {
+    score_row_mean<MT, NC>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+  });
+}
+
+// Scores of rows [j0, j1) of sequence b for every query row into sc[row * L + j].
 template <DType MT>
 inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int64_t j0, int64_t j1, int64_t L,
                          const float* q, const uint16_t* qk, int Dp, float* sc) {
-  const int64_t rowel = (int64_t)s.N * s.D;
-  const int64_t es = (int64_t)dtype_size(MT);
   const int32_t* mbt = p.meta_block_tables + (int64_t)b * p.max_meta_pages_per_seq;
-  auto row_base = [&](int64_t j) { return ((int64_t)mbt[j / s.R] * s.R + j % s.R) * rowel; };
-  const char* Mb = static_cast<const char*>(p.max_meta);
-  const char* mb = static_cast<const char*>(p.min_meta);
-  for (int64_t j = j0; j < j0 + kAhead && j < j1; ++j) {
-    prefetch_lines(Mb + row_base(j) * es, rowel * es);
-    prefetch_lines(mb + row_base(j) * es, rowel * es);
+  if (!s.per_head) {
+    // Common head dims get a fully unrolled chunk loop (16-lane chunks only: the AVX-512 build).
+    if (W == 16 && s.D == 64) score_rows_mean<MT, 4 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    else if (W == 16 && s.D == 96) score_rows_mean<MT, 6 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    else if (W == 16 && s.D == 128) score_rows_mean<MT, 8 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    else if (W == 16 && s.D == 256) score_rows_mean<MT, 16 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    else score_rows_mean<MT, 0>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    return;
   }
-  for (int64_t j = j0; j < j1; ++j) {
-    const int64_t base = row_base(j);
-    const int64_t ahead = j + kAhead < j1 ? row_base(j + kAhead) * es : -1;
-    if (ahead >= 0) {
-      prefetch_lines(Mb + ahead, rowel * es);
-      prefetch_lines(mb + ahead, rowel * es);
-    }
-    if (!s.per_head) {
-      // Common head dims get a fully unrolled chunk loop (16-lane chunks only: the AVX-512 build).
-      if (W == 16 && s.D == 64) score_row_mean<MT, 4 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      else if (W == 16 && s.D == 96) score_row_mean<MT, 6 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      else if (W == 16 && s.D == 128) score_row_mean<MT, 8 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      else if (W == 16 && s.D == 256) score_row_mean<MT, 16 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      else score_row_mean<MT, 0>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      continue;
-    }
+  for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, [&](int64_t j, int64_t base) {
     for (int n = 0; n < s.N; ++n) {
       const int64_t off = base + (int64_t)n * s.D;
       for (int g = 0; g < s.G;) {
@@ -372,7 +376,7 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
         g += nq;
       }
     }
-  }
+  });
 }
 
 // Selection for one (sequence, output row): forced blocks (stale/window suffix newest first, then
