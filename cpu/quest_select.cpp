@@ -204,8 +204,8 @@ inline int64_t keys_at_least(const float* sc, int64_t C, uint32_t min_key, uint3
   return ns;
 }
 
-// Radix select on ordered 32-bit score keys K[0..n): 8-bit digits from the highest bit in which the
-// keys differ, counting only keys that share the digits fixed so far. Result: take every key > key
+// Radix select on ordered 32-bit score keys K[0..n): 4- to 8-bit digits from the highest bit in which
+// the keys differ, counting only keys that share the digits fixed so far. Result: take every key > key
 // plus the first take_eq keys == key in index order (or, when ge, every key >= key) - exactly `need`.
 struct Threshold {
   uint32_t key;
@@ -222,16 +222,25 @@ inline Threshold radix_select(const uint32_t* K, int64_t n, int64_t need, uint32
   const int top = 31 - __builtin_clz(all_and ^ any_or);
   uint32_t mask = ~((2u << top) - 1u);  // the bits above `top`, shared by all keys (none when top = 31)
   uint32_t prefix = all_and & mask;
-  for (int sh = top - 7;; sh -= 8) {
+  // Digit width by n: clearing and scanning 2^bits buckets per level should cost less than the pass.
+  const int bits = n <= 96 ? 4 : n <= 384 ? 6 : 8;
+  const uint32_t dmask = (1u << bits) - 1u;
+  for (int sh = top + 1 - bits;; sh -= bits) {
     const int shift = sh < 0 ? 0 : sh;  // a last, overlapping digit re-reads fixed bits: harmless
-    std::memset(hist, 0, 256 * sizeof(uint32_t));
-    for (int64_t i = 0; i < n; ++i) hist[(K[i] >> shift) & 255] += (K[i] & mask) == prefix;
-    int t = 255;
+    // Four interleaved histograms: keys that share a bucket do not wait on each other's increment.
+    const int nb = 1 << bits;
+    std::memset(hist, 0, sizeof(uint32_t) * 4 * nb);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+      for (int u = 0; u < 4; ++u) hist[u * nb + ((K[i + u] >> shift) & dmask)] += (K[i + u] & mask) == prefix;
+    for (; i < n; ++i) hist[(K[i] >> shift) & dmask] += (K[i] & mask) == prefix;
+    for (int d = 0; d < nb; ++d) hist[d] += hist[nb + d] + hist[2 * nb + d] + hist[3 * nb + d];
+    int t = (int)dmask;
     int64_t above = 0;
     while (t > 0 && above + hist[t] < need) above += hist[t--];
     need -= above;
-    prefix = (prefix & ~(255u << shift)) | ((uint32_t)t << shift);
-    mask |= 255u << shift;
+    prefix = (prefix & ~(dmask << shift)) | ((uint32_t)t << shift);
+    mask |= dmask << shift;
     if (hist[t] == need) return {prefix, 0, true};
     if (shift == 0) break;
   }
@@ -244,12 +253,14 @@ inline Threshold radix_select(const uint32_t* K, int64_t n, int64_t need, uint32
 inline int64_t select_top(const float* sc, int64_t C, int64_t m, int64_t base, uint32_t* work, int32_t* out) {
   uint32_t* K = work;          // [C + 16] survivor keys
   uint32_t* S = K + C + 16;    // [C + 16] survivor indices
-  uint32_t* hist = S + C + 16; // [256]
-  uint32_t* sample = hist + 256;  // [256]
+  uint32_t* hist = S + C + 16; // [4 x 256]
+  uint32_t* sample = hist + 1024;  // [256]
   int64_t ns = 0;
-  constexpr int kSample = 256;
-  if (C >= 2 * kSample && m * 4 <= C) {
-    for (int i = 0; i < kSample; ++i) sample[i] = ord_score(sc[(int64_t)i * C / kSample]);
+  // Sample 1 candidate in 8, at most 256 (a larger sample would cost more than it saves).
+  const int kSample = C / 8 < 256 ? (int)(C / 8) : 256;
+  if (kSample >= 32 && m * 4 <= C) {
+    const int64_t stride = C / kSample;  // >= 8
+    for (int i = 0; i < kSample; ++i) sample[i] = ord_score(sc[i * stride]);
     // Rank r in the sample so that about 1.25 m + 8 C / kSample candidates survive.
     const int64_t r0 = (m * 5 * kSample) / (4 * C) + 8, r = r0 < kSample ? r0 : kSample;
     const Threshold est = radix_select(sample, kSample, r, hist);
@@ -317,6 +328,26 @@ inline void build_queries(const QuestSelectParams& p, const Shape& s, int b, int
   }
 }
 
+// score_shared with D = NC * W known at compile time (Dp == D): every query and mask access is a
+// constant offset from one base pointer, so the G queries need no extra registers.
+template <DType MT, int NQ, int NC>
+inline void score_shared_fixed(const void* M, const void* m, int64_t off, const float* q, const uint16_t* qk, float* out) {
+  constexpr int Dp = NC * W;
+  V acc[NQ];
+  for (int i = 0; i < NQ; ++i) acc[i] = vzero();
+  for (int c = 0; c < NC; ++c) {
+    const V x = mload<MT>(M, off + c * W), y = mload<MT>(m, off + c * W);
+    for (int i = 0; i < NQ; ++i)
+      acc[i] = vfma(vload(q + i * Dp + c * W), vblend(neg_of(q + i * Dp, qk + i * (Dp / 16), c * W), x, y), acc[i]);
+  }
+  hsum_n<NQ>(acc, out);
+}
+
+// perHead: every query head of every KV head against rows [j0, j1).
+template <DType MT, int NC>
+inline void score_rows_per_head(const QuestSelectParams& p, const Shape& s, const int32_t* mbt, int64_t j0, int64_t j1,
+                                int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc);
+
 // Walks rows [j0, j1) of a sequence page by page (no division per row): fn(j, element offset of the
 // row). Rows are contiguous inside a page, and the hardware prefetchers follow them (software
 // prefetch of the next rows measured no better).
@@ -357,6 +388,16 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
     else score_rows_mean<MT, 0>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
     return;
   }
+  if (W == 16 && s.D == 64) score_rows_per_head<MT, 4 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+  else if (W == 16 && s.D == 96) score_rows_per_head<MT, 6 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+  else if (W == 16 && s.D == 128) score_rows_per_head<MT, 8 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+  else if (W == 16 && s.D == 256) score_rows_per_head<MT, 16 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+  else score_rows_per_head<MT, 0>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+}
+
+template <DType MT, int NC>
+inline void score_rows_per_head(const QuestSelectParams& p, const Shape& s, const int32_t* mbt, int64_t j0, int64_t j1,
+                                int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc) {
   for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, [&](int64_t j, int64_t base) {
     for (int n = 0; n < s.N; ++n) {
       const int64_t off = base + (int64_t)n * s.D;
@@ -366,11 +407,20 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
         const float* qh = q + (int64_t)h * Dp;
         const uint16_t* kh = qk + (int64_t)h * (Dp / 16);
         float out[8];
-        switch (nq) {
-          case 8: score_shared<MT, 8>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
-          case 4: score_shared<MT, 4>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
-          case 2: score_shared<MT, 2>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
-          default: out[0] = vsum(score_vec<MT, 0>(p.max_meta, p.min_meta, off, qh, kh, s.D)); break;
+        if (NC > 0) {
+          switch (nq) {
+            case 8: score_shared_fixed<MT, 8, NC>(p.max_meta, p.min_meta, off, qh, kh, out); break;
+            case 4: score_shared_fixed<MT, 4, NC>(p.max_meta, p.min_meta, off, qh, kh, out); break;
+            case 2: score_shared_fixed<MT, 2, NC>(p.max_meta, p.min_meta, off, qh, kh, out); break;
+            default: score_shared_fixed<MT, 1, NC>(p.max_meta, p.min_meta, off, qh, kh, out); break;
+          }
+        } else {
+          switch (nq) {
+            case 8: score_shared<MT, 8>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+            case 4: score_shared<MT, 4>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+            case 2: score_shared<MT, 2>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+            default: out[0] = vsum(score_vec<MT, 0>(p.max_meta, p.min_meta, off, qh, kh, s.D)); break;
+          }
         }
         for (int i = 0; i < nq; ++i) sc[(int64_t)(h + i) * L + j] = out[i];
         g += nq;
@@ -468,7 +518,7 @@ Status run(const QuestSelectParams& p) {
   }
   // Per-thread memory: one query row of scratch, then the selection's keys and indices.
   const size_t tmp_bytes = ((size_t)Dp * sizeof(float) + 63) / 64 * 64;
-  const size_t private_bytes = tmp_bytes + sizeof(uint32_t) * (size_t)(2 * (max_L + 16) + 512);
+  const size_t private_bytes = tmp_bytes + sizeof(uint32_t) * (size_t)(2 * (max_L + 16) + 1024 + 256);
   auto spin = [](const int64_t* flag, int64_t target) {
     for (int n = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) < target; ++n) {
       if (n > 2000) sched_yield();  // more threads than cores: let the awaited task run
