@@ -1,6 +1,8 @@
 // quest_select on cpu (SPEC section 2): scores every real block of every (sequence, head) in one pass
-// over the metadata, then picks forced blocks plus the top scores with a bounded heap, written in
-// ascending id order with -1 padding. Compiled once per ISA (see isa.h).
+// over the metadata, then picks the forced blocks plus the top scores (sampled threshold + radix
+// select), written in ascending id order with -1 padding. Compiled once per ISA (see isa.h).
+#include <sched.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -202,8 +204,8 @@ inline int64_t keys_at_least(const float* sc, int64_t C, uint32_t min_key, uint3
   return ns;
 }
 
-// Radix select on ordered 32-bit score keys K[0..n): 8-bit digits from the highest bit in which the
-// keys differ, counting only keys that share the digits fixed so far. Result: take every key > key
+// Radix select on ordered 32-bit score keys K[0..n): 4- to 8-bit digits from the highest bit in which
+// the keys differ, counting only keys that share the digits fixed so far. Result: take every key > key
 // plus the first take_eq keys == key in index order (or, when ge, every key >= key) - exactly `need`.
 struct Threshold {
   uint32_t key;
@@ -220,16 +222,25 @@ inline Threshold radix_select(const uint32_t* K, int64_t n, int64_t need, uint32
   const int top = 31 - __builtin_clz(all_and ^ any_or);
   uint32_t mask = ~((2u << top) - 1u);  // the bits above `top`, shared by all keys (none when top = 31)
   uint32_t prefix = all_and & mask;
-  for (int sh = top - 7;; sh -= 8) {
+  // Digit width by n: clearing and scanning 2^bits buckets per level should cost less than the pass.
+  const int bits = n <= 96 ? 4 : n <= 384 ? 6 : 8;
+  const uint32_t dmask = (1u << bits) - 1u;
+  for (int sh = top + 1 - bits;; sh -= bits) {
     const int shift = sh < 0 ? 0 : sh;  // a last, overlapping digit re-reads fixed bits: harmless
-    std::memset(hist, 0, 256 * sizeof(uint32_t));
-    for (int64_t i = 0; i < n; ++i) hist[(K[i] >> shift) & 255] += (K[i] & mask) == prefix;
-    int t = 255;
+    // Four interleaved histograms: keys that share a bucket do not wait on each other's increment.
+    const int nb = 1 << bits;
+    std::memset(hist, 0, sizeof(uint32_t) * 4 * nb);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+      for (int u = 0; u < 4; ++u) hist[u * nb + ((K[i + u] >> shift) & dmask)] += (K[i + u] & mask) == prefix;
+    for (; i < n; ++i) hist[(K[i] >> shift) & dmask] += (K[i] & mask) == prefix;
+    for (int d = 0; d < nb; ++d) hist[d] += hist[nb + d] + hist[2 * nb + d] + hist[3 * nb + d];
+    int t = (int)dmask;
     int64_t above = 0;
     while (t > 0 && above + hist[t] < need) above += hist[t--];
     need -= above;
-    prefix = (prefix & ~(255u << shift)) | ((uint32_t)t << shift);
-    mask |= 255u << shift;
+    prefix = (prefix & ~(dmask << shift)) | ((uint32_t)t << shift);
+    mask |= dmask << shift;
     if (hist[t] == need) return {prefix, 0, true};
     if (shift == 0) break;
   }
@@ -242,12 +253,14 @@ inline Threshold radix_select(const uint32_t* K, int64_t n, int64_t need, uint32
 inline int64_t select_top(const float* sc, int64_t C, int64_t m, int64_t base, uint32_t* work, int32_t* out) {
   uint32_t* K = work;          // [C + 16] survivor keys
   uint32_t* S = K + C + 16;    // [C + 16] survivor indices
-  uint32_t* hist = S + C + 16; // [256]
-  uint32_t* sample = hist + 256;  // [256]
+  uint32_t* hist = S + C + 16; // [4 x 256]
+  uint32_t* sample = hist + 1024;  // [256]
   int64_t ns = 0;
-  constexpr int kSample = 256;
-  if (C >= 2 * kSample && m * 4 <= C) {
-    for (int i = 0; i < kSample; ++i) sample[i] = ord_score(sc[(int64_t)i * C / kSample]);
+  // Sample 1 candidate in 8, at most 256 (a larger sample would cost more than it saves).
+  const int kSample = C / 8 < 256 ? (int)(C / 8) : 256;
+  if (kSample >= 32 && m * 4 <= C) {
+    const int64_t stride = C / kSample;  // >= 8
+    for (int i = 0; i < kSample; ++i) sample[i] = ord_score(sc[i * stride]);
     // Rank r in the sample so that about 1.25 m + 8 C / kSample candidates survive.
     const int64_t r0 = (m * 5 * kSample) / (4 * C) + 8, r = r0 < kSample ? r0 : kSample;
     const Threshold est = radix_select(sample, kSample, r, hist);
@@ -315,43 +328,77 @@ inline void build_queries(const QuestSelectParams& p, const Shape& s, int b, int
   }
 }
 
-inline void prefetch_lines(const char* p, int64_t bytes) {
-  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+// score_shared with D = NC * W known at compile time (Dp == D): every query and mask access is a
+// constant offset from one base pointer, so the G queries need no extra registers.
+template <DType MT, int NQ, int NC>
+inline void score_shared_fixed(const void* M, const void* m, int64_t off, const float* q, const uint16_t* qk, float* out) {
+  constexpr int Dp = NC * W;
+  V acc[NQ];
+  for (int i = 0; i < NQ; ++i) acc[i] = vzero();
+  for (int c = 0; c < NC; ++c) {
+    const V x = mload<MT>(M, off + c * W), y = mload<MT>(m, off + c * W);
+    for (int i = 0; i < NQ; ++i)
+      acc[i] = vfma(vload(q + i * Dp + c * W), vblend(neg_of(q + i * Dp, qk + i * (Dp / 16), c * W), x, y), acc[i]);
+  }
+  hsum_n<NQ>(acc, out);
 }
 
-// Scores of rows [j0, j1) of sequence b for every query row into sc[row * L + j]. While row j is
-// scored, row j + kAhead is prefetched (a sequence's rows are scattered over pages, where the
-// hardware prefetchers restart).
-constexpr int kAhead = 2;
+// perHead: every query head of every KV head against rows [j0, j1).
+template <DType MT, int NC>
+inline void score_rows_per_head(const QuestSelectParams& p, const Shape& s, const int32_t* mbt, int64_t j0, int64_t j1,
+                                int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc);
+
+// Walks rows [j0, j1) of a sequence page by page (no division per row): fn(j, element offset of the
+// row). Rows are contiguous inside a page, and the hardware prefetchers follow them (software
+// prefetch of the next rows measured no better).
+template <class F>
+inline void for_rows(const int32_t* mbt, int R, int64_t rowel, int64_t j0, int64_t j1, F&& fn) {
+  int64_t page = j0 / R, r = j0 % R;
+  int64_t base = ((int64_t)mbt[page] * R + r) * rowel;
+  for (int64_t j = j0; j < j1; ++j) {
+    fn(j, base);
+    if (++r == R) {
+      r = 0;
+      if (j + 1 < j1) base = (int64_t)mbt[++page] * R * rowel;
+    } else {
+      base += rowel;
+    }
+  }
+}
+
+template <DType MT, int NC>
+inline void score_rows_mean(const QuestSelectParams& p, const Shape& s, const int32_t* mbt, int64_t j0, int64_t j1,
+                            int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc) {
+  for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, [&](int64_t j, int64_t base) {
+    score_row_mean<MT, NC>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
+  });
+}
+
+// Scores of rows [j0, j1) of sequence b for every query row into sc[row * L + j].
 template <DType MT>
 inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int64_t j0, int64_t j1, int64_t L,
                          const float* q, const uint16_t* qk, int Dp, float* sc) {
-  const int64_t rowel = (int64_t)s.N * s.D;
-  const int64_t es = (int64_t)dtype_size(MT);
   const int32_t* mbt = p.meta_block_tables + (int64_t)b * p.max_meta_pages_per_seq;
-  auto row_base = [&](int64_t j) { return ((int64_t)mbt[j / s.R] * s.R + j % s.R) * rowel; };
-  const char* Mb = static_cast<const char*>(p.max_meta);
-  const char* mb = static_cast<const char*>(p.min_meta);
-  for (int64_t j = j0; j < j0 + kAhead && j < j1; ++j) {
-    prefetch_lines(Mb + row_base(j) * es, rowel * es);
-    prefetch_lines(mb + row_base(j) * es, rowel * es);
+  if (!s.per_head) {
+    // Common head dims get a fully unrolled chunk loop (16-lane chunks only: the AVX-512 build).
+    if (W == 16 && s.D == 64) score_rows_mean<MT, 4 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    else if (W == 16 && s.D == 96) score_rows_mean<MT, 6 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    else if (W == 16 && s.D == 128) score_rows_mean<MT, 8 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    else if (W == 16 && s.D == 256) score_rows_mean<MT, 16 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    else score_rows_mean<MT, 0>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+    return;
   }
-  for (int64_t j = j0; j < j1; ++j) {
-    const int64_t base = row_base(j);
-    const int64_t ahead = j + kAhead < j1 ? row_base(j + kAhead) * es : -1;
-    if (ahead >= 0) {
-      prefetch_lines(Mb + ahead, rowel * es);
-      prefetch_lines(mb + ahead, rowel * es);
-    }
-    if (!s.per_head) {
-      // Common head dims get a fully unrolled chunk loop (16-lane chunks only: the AVX-512 build).
-      if (W == 16 && s.D == 64) score_row_mean<MT, 4 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      else if (W == 16 && s.D == 96) score_row_mean<MT, 6 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      else if (W == 16 && s.D == 128) score_row_mean<MT, 8 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      else if (W == 16 && s.D == 256) score_row_mean<MT, 16 * (W == 16)>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      else score_row_mean<MT, 0>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-      continue;
-    }
+  if (W == 16 && s.D == 64) score_rows_per_head<MT, 4 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+  else if (W == 16 && s.D == 96) score_rows_per_head<MT, 6 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+  else if (W == 16 && s.D == 128) score_rows_per_head<MT, 8 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+  else if (W == 16 && s.D == 256) score_rows_per_head<MT, 16 * (W == 16)>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+  else score_rows_per_head<MT, 0>(p, s, mbt, j0, j1, L, q, qk, Dp, sc);
+}
+
+template <DType MT, int NC>
+inline void score_rows_per_head(const QuestSelectParams& p, const Shape& s, const int32_t* mbt, int64_t j0, int64_t j1,
+                                int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc) {
+  for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, [&](int64_t j, int64_t base) {
     for (int n = 0; n < s.N; ++n) {
       const int64_t off = base + (int64_t)n * s.D;
       for (int g = 0; g < s.G;) {
@@ -360,17 +407,26 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
         const float* qh = q + (int64_t)h * Dp;
         const uint16_t* kh = qk + (int64_t)h * (Dp / 16);
         float out[8];
-        switch (nq) {
-          case 8: score_shared<MT, 8>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
-          case 4: score_shared<MT, 4>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
-          case 2: score_shared<MT, 2>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
-          default: out[0] = vsum(score_vec<MT, 0>(p.max_meta, p.min_meta, off, qh, kh, s.D)); break;
+        if (NC > 0) {
+          switch (nq) {
+            case 8: score_shared_fixed<MT, 8, NC>(p.max_meta, p.min_meta, off, qh, kh, out); break;
+            case 4: score_shared_fixed<MT, 4, NC>(p.max_meta, p.min_meta, off, qh, kh, out); break;
+            case 2: score_shared_fixed<MT, 2, NC>(p.max_meta, p.min_meta, off, qh, kh, out); break;
+            default: score_shared_fixed<MT, 1, NC>(p.max_meta, p.min_meta, off, qh, kh, out); break;
+          }
+        } else {
+          switch (nq) {
+            case 8: score_shared<MT, 8>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+            case 4: score_shared<MT, 4>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+            case 2: score_shared<MT, 2>(p.max_meta, p.min_meta, off, qh, kh, s.D, Dp, out); break;
+            default: out[0] = vsum(score_vec<MT, 0>(p.max_meta, p.min_meta, off, qh, kh, s.D)); break;
+          }
         }
         for (int i = 0; i < nq; ++i) sc[(int64_t)(h + i) * L + j] = out[i];
         g += nq;
       }
     }
-  }
+  });
 }
 
 // Selection for one (sequence, output row): forced blocks (stale/window suffix newest first, then
@@ -432,52 +488,70 @@ Status run(const QuestSelectParams& p) {
     acc = (acc + n > cap) ? n : acc + n;
     if (acc > max_wave) max_wave = acc;
   }
-  // Call memory: [B + 1] score offsets, [B + 1] scoring-task prefix, [T] cached sequence per thread,
-  // [B] finished scoring tasks per sequence, [2B + 1] segment starts, [2B] segment sequence (-1 - b
-  // for a selection segment), then the scores of one wave.
-  const size_t head_bytes = sizeof(int64_t) * (2 * ((size_t)B + 1) + (size_t)T + (size_t)B + 2 * (size_t)B + 1 + 2 * (size_t)B);
-  char* buf = static_cast<char*>(call_buffer.get(head_bytes + sizeof(float) * (size_t)max_wave + 128));
+  // Call memory (thread-local to the calling OS thread): per sequence [B + 1] score offsets, [B + 1]
+  // scoring-task prefix, [B] finished scoring tasks, [B] queries ready; per wave (at most kWaveSeqs
+  // sequences) the segment table, the f32 query rows and sign masks; then the scores of one wave.
+  constexpr int kWaveSeqs = 64;
+  const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
+  const size_t q_floats = (size_t)s.rows * Dp, qk_elems = (size_t)s.rows * (Dp / 16);
+  const size_t head_bytes = sizeof(int64_t) * (4 * (size_t)B + 2 + 3 * (2 * kWaveSeqs + 2));
+  const size_t q_at = (head_bytes + 63) / 64 * 64;
+  const size_t qk_at = q_at + (kWaveSeqs * q_floats * sizeof(float) + 63) / 64 * 64;
+  const size_t sc_at = qk_at + (kWaveSeqs * qk_elems * sizeof(uint16_t) + 63) / 64 * 64;
+  char* buf = static_cast<char*>(call_buffer.get(sc_at + sizeof(float) * (size_t)max_wave + 64));
   if (!buf) return Status::oom("quest_select (cpu): cannot allocate the score buffer");
   int64_t* score_at = reinterpret_cast<int64_t*>(buf);   // [B + 1] score offsets (rows * L prefix)
   int64_t* task_at = score_at + B + 1;                     // [B + 1] scoring-task prefix
-  int64_t* cached_b = task_at + B + 1;                     // [T] sequence whose queries a thread holds
-  int64_t* done = cached_b + T;                            // [B] scoring tasks finished
-  int64_t* seg_at = done + B;                              // [2B + 1]
-  int64_t* seg_seq = seg_at + 2 * B + 1;                   // [2B]
-  float* scores = reinterpret_cast<float*>(buf + (head_bytes + 63) / 64 * 64);
+  int64_t* done = task_at + B + 1;                         // [B] scoring tasks finished
+  int64_t* qready = done + B;                              // [B] query rows built
+  int64_t* seg_at = qready + B;                            // [2 kWaveSeqs + 2] segment starts
+  int64_t* seg_seq = seg_at + 2 * kWaveSeqs + 2;           // [2 kWaveSeqs + 1] segment sequence
+  int64_t* seg_kind = seg_seq + 2 * kWaveSeqs + 2;         // [2 kWaveSeqs + 1] 0 queries, 1 scoring, 2 selection
+  float* qall = reinterpret_cast<float*>(buf + q_at);      // [kWaveSeqs][rows][Dp]
+  uint16_t* qkall = reinterpret_cast<uint16_t*>(buf + qk_at);  // [kWaveSeqs][rows][Dp / 16]
+  float* scores = reinterpret_cast<float*>(buf + sc_at);
   score_at[0] = task_at[0] = 0;
   for (int b = 0; b < B; ++b) {
     const int64_t L = ((int64_t)p.seq_lens[b] + s.bs - 1) / s.bs;
     score_at[b + 1] = score_at[b] + (int64_t)s.rows * L;
     task_at[b + 1] = task_at[b] + (L + per_task - 1) / per_task;
   }
-  // Per-thread memory: the query rows of one sequence, then the selection's keys and indices.
-  const int Dp = (s.D + 15) / 16 * 16;  // query rows padded with zeros to whole 16-lane chunks
-  const size_t q_bytes = ((size_t)(s.rows + 1) * Dp * sizeof(float) + (size_t)s.rows * (Dp / 16) * sizeof(uint16_t) + 63) / 64 * 64;
-  const size_t private_bytes = q_bytes + sizeof(uint32_t) * (size_t)(2 * (max_L + 16) + 512);
+  // Per-thread memory: one query row of scratch, then the selection's keys and indices.
+  const size_t tmp_bytes = ((size_t)Dp * sizeof(float) + 63) / 64 * 64;
+  const size_t private_bytes = tmp_bytes + sizeof(uint32_t) * (size_t)(2 * (max_L + 16) + 1024 + 256);
+  auto spin = [](const int64_t* flag, int64_t target) {
+    for (int n = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) < target; ++n) {
+      if (n > 2000) sched_yield();  // more threads than cores: let the awaited task run
+#if defined(__x86_64__) || defined(_M_X64)
+      else __builtin_ia32_pause();
+#endif
+    }
+  };
 
   for (int b0 = 0; b0 < B;) {
-    int b1 = b0 + 1;
-    while (b1 < B && score_at[b1 + 1] - score_at[b0] <= cap) ++b1;  // at least one sequence
-    // One parallel_for per wave (each one wakes the pool). Task order: scoring of sequence 0, then
-    // scoring of i and selection of i - 1 alternately, then the last selection: a selection task
-    // finds its sequence scored (or waits for the last claimed scoring task), and runs while
-    // other threads keep streaming metadata.
+    int b1 = b0 + 1;  // at least one sequence
+    while (b1 < B && b1 - b0 < kWaveSeqs && score_at[b1 + 1] - score_at[b0] <= cap) ++b1;
+    // One parallel_for per wave (each one wakes the pool). Task order: the query rows of every
+    // sequence, scoring of sequence 0, then scoring of i and selection of i - 1 alternately, then the
+    // last selection. Tasks are claimed in order, so a task that needs an earlier one's result
+    // (queries, all scores of its sequence) at most waits for a task that is already running, and
+    // selection runs while other threads keep streaming metadata.
     const int nb = b1 - b0;
     int ns = 0;
     seg_at[0] = 0;
-    auto add_seg = [&](int64_t seq, int64_t count) {
+    auto add_seg = [&](int64_t kind, int64_t seq, int64_t count) {
+      seg_kind[ns] = kind;
       seg_seq[ns] = seq;
       seg_at[ns + 1] = seg_at[ns] + count;
       ++ns;
     };
+    add_seg(0, b0, nb);
     for (int i = 0; i < nb; ++i) {
-      add_seg(b0 + i, task_at[b0 + i + 1] - task_at[b0 + i]);
-      if (i > 0) add_seg(-1 - (b0 + i - 1), s.rows);
+      add_seg(1, b0 + i, task_at[b0 + i + 1] - task_at[b0 + i]);
+      if (i > 0) add_seg(2, b0 + i - 1, s.rows);
     }
-    add_seg(-1 - (b1 - 1), s.rows);
-    for (int t = 0; t < T; ++t) cached_b[t] = -1;
-    for (int b = b0; b < b1; ++b) done[b] = 0;
+    add_seg(2, b1 - 1, s.rows);
+    for (int b = b0; b < b1; ++b) done[b] = qready[b] = 0;
     parallel_for(seg_at[ns], [&](int64_t task, int tid) {
       int lo = 0, hi = ns;  // the segment with seg_at[lo] <= task < seg_at[lo + 1]
       while (hi - lo > 1) {
@@ -486,31 +560,25 @@ Status run(const QuestSelectParams& p) {
       }
       const int64_t local = task - seg_at[lo];
       char* mem = static_cast<char*>(scratch(tid, private_bytes));
-      if (seg_seq[lo] >= 0) {
-        const int b = (int)seg_seq[lo];
-        float* q = reinterpret_cast<float*>(mem);                        // [rows][Dp]
-        float* tmp = q + (int64_t)s.rows * Dp;                            // [Dp]
-        uint16_t* qk = reinterpret_cast<uint16_t*>(tmp + Dp);            // [rows][Dp / 16]
-        if (cached_b[tid] != b) {
-          build_queries(p, s, b, Dp, q, qk, tmp);
-          cached_b[tid] = b;
-        }
-        const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
+      if (seg_kind[lo] == 0) {
+        const int b = b0 + (int)local;
+        build_queries(p, s, b, Dp, qall + (size_t)(b - b0) * q_floats, qkall + (size_t)(b - b0) * qk_elems,
+                      reinterpret_cast<float*>(mem));
+        __atomic_store_n(&qready[b], 1, __ATOMIC_RELEASE);
+        return;
+      }
+      const int b = (int)seg_seq[lo];
+      const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
+      float* sc = scores + (score_at[b] - score_at[b0]);
+      if (seg_kind[lo] == 1) {
+        spin(&qready[b], 1);
         const int64_t j0 = local * per_task, j1 = j0 + per_task < L ? j0 + per_task : L;
-        score_blocks<MT>(p, s, b, j0, j1, L, q, qk, Dp, scores + (score_at[b] - score_at[b0]));
+        score_blocks<MT>(p, s, b, j0, j1, L, qall + (size_t)(b - b0) * q_floats, qkall + (size_t)(b - b0) * qk_elems, Dp, sc);
         __atomic_add_fetch(&done[b], 1, __ATOMIC_RELEASE);
         return;
       }
-      const int b = (int)(-1 - seg_seq[lo]), row = (int)local;
-      const int64_t need = task_at[b + 1] - task_at[b];
-      while (__atomic_load_n(&done[b], __ATOMIC_ACQUIRE) < need) {  // the last scoring tasks are running
-#if defined(__x86_64__) || defined(_M_X64)
-        __builtin_ia32_pause();
-#endif
-      }
-      const int64_t L = (score_at[b + 1] - score_at[b]) / s.rows;
-      select_row(p, s, b, row, L, scores + (score_at[b] - score_at[b0]) + (int64_t)row * L,
-                 reinterpret_cast<uint32_t*>(mem + q_bytes));
+      spin(&done[b], task_at[b + 1] - task_at[b]);
+      select_row(p, s, b, (int)local, L, sc + local * L, reinterpret_cast<uint32_t*>(mem + tmp_bytes));
     });
     b0 = b1;
   }

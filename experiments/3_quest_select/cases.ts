@@ -250,6 +250,7 @@ export function selectCases(): SelectCaseParams[] {
   // batches, pools, tables, preallocated outputs
   out.push({ ...base, D: 64, B: 1, maxLen: 2000, k: 32 });
   out.push({ ...base, D: 64, B: 16, maxLen: 100, k: 3, N: 1, H: 4 });
+  out.push({ ...base, D: 64, B: 70, maxLen: 60, k: 2, N: 1, H: 2, stale: 'tensor' }); // more sequences than one wave (64)
   out.push({ ...base, D: 64, B: 5, maxLen: 0, k: 4 }); // every sequence empty: rows of -1
   out.push({ ...base, D: 64, shuffle: false, extraPages: 0, extraColumns: 0, k: 6 });
   out.push({ ...base, D: 64, extraPages: 40, extraColumns: 7, k: 6 });
@@ -259,6 +260,7 @@ export function selectCases(): SelectCaseParams[] {
   out.push({ ...base, D: 128, B: 1, H: 1, N: 1, bs: 8, R: 8, maxLen: 20000, k: 100 });
   out.push({ ...base, dtype: 'bf16', D: 64, B: 2, H: 4, N: 1, bs: 8, R: 64, maxLen: 12000, k: 40, groupReduce: 'perHead', window: 2 });
   out.push({ ...base, D: 64, B: 2, H: 2, N: 1, bs: 8, R: 8, maxLen: 16000, k: 50, data: 'ties' }); // sampled threshold with ties
+  out.push({ ...base, D: 64, B: 3, H: 4, N: 1, maxLen: 4100, k: 20, groupReduce: 'perHead' }); // smallest sample (32 of 256)
   out.push({ ...base, dtype: 'f32', D: 96, B: 3, H: 4, N: 2, bs: 4, R: 16, maxLen: 9000, k: 300, sink: 3, stale: 'tensor', data: 'realistic' });
   // cpu-only shapes (outside SPEC's minimum; other backends may answer SA_ERR_UNSUPPORTED)
   out.push({ ...base, D: 80, k: 8 }, { ...base, D: 80, dtype: 'bf16', groupReduce: 'perHead', H: 8, k: 5 });
