@@ -9,20 +9,12 @@
 #include "isa.h"
 #include "simd.h"
 #include "thread_pool.h"
+#include "util.h"
 
 namespace select_attn::cpu::SA_ISA {
 namespace {
 
 constexpr int64_t kSerialBytes = 1 << 18;  // below this a call is cheaper on the calling thread alone
-
-struct Buf {
-  void* p = nullptr;
-  explicit Buf(size_t bytes) : p(bytes ? std::malloc(bytes) : nullptr) {}
-  ~Buf() { std::free(p); }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-  template <class T> T* as() const { return static_cast<T*>(p); }
-};
 
 // A token of a questMetadataAppend call, ordered by (metadata row, position, token index).
 struct Tok {
@@ -34,24 +26,6 @@ inline bool tok_less(const Tok& a, const Tok& b) {
   if (a.row != b.row) return a.row < b.row;
   if (a.pos != b.pos) return a.pos < b.pos;
   return a.t < b.t;
-}
-inline void tok_sift(Tok* a, int64_t i, int64_t n) {
-  for (;;) {
-    int64_t c = 2 * i + 1;
-    if (c >= n) return;
-    if (c + 1 < n && tok_less(a[c], a[c + 1])) ++c;
-    if (!tok_less(a[i], a[c])) return;
-    Tok t = a[i]; a[i] = a[c]; a[c] = t;
-    i = c;
-  }
-}
-// Heapsort (no std::sort in ISA files); the key is a total order, so the result is deterministic.
-inline void tok_sort(Tok* a, int64_t n) {
-  for (int64_t i = n / 2 - 1; i >= 0; --i) tok_sift(a, i, n);
-  for (int64_t e = n - 1; e > 0; --e) {
-    Tok t = a[0]; a[0] = a[e]; a[e] = t;
-    tok_sift(a, 0, e);
-  }
 }
 
 // Float order as unsigned integers: -0 just below +0, NaNs beyond +-inf, the same total order
@@ -123,7 +97,7 @@ Status quest_metadata_append(const QuestMetadataAppendParams& p) {
     const int64_t page = p.meta_block_tables[(int64_t)b * p.max_meta_pages_per_seq + j / R];
     toks[t] = Tok{page * R + j % R, pos, (int32_t)t};
   }
-  tok_sort(toks, T);
+  heap_sort(toks, T, tok_less);  // (row, position, token): a total order
   // Groups of tokens on one physical row: each applied in order by one task.
   Buf starts_buf(sizeof(int64_t) * (size_t)(T + 1));
   int64_t* starts = starts_buf.as<int64_t>();

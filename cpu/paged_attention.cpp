@@ -10,41 +10,13 @@
 #include "isa.h"
 #include "simd.h"
 #include "thread_pool.h"
+#include "util.h"
 
 namespace select_attn::cpu::SA_ISA {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int kTileTokens = 32;  // KV tokens per tile (a block larger than this is cut into sub-tiles)
-
-// malloc'd memory freed on scope exit (no std containers in ISA files, see isa.h).
-struct Buf {
-  void* p = nullptr;
-  explicit Buf(size_t bytes) : p(bytes ? std::malloc(bytes) : nullptr) {}
-  ~Buf() { std::free(p); }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-  template <class T> T* as() const { return static_cast<T*>(p); }
-};
-
-// In-place heapsort of int64 keys (selection lists; no std::sort in ISA files).
-inline void sift(int64_t* a, int64_t i, int64_t n) {
-  for (;;) {
-    int64_t c = 2 * i + 1;
-    if (c >= n) return;
-    if (c + 1 < n && a[c + 1] > a[c]) ++c;
-    if (a[i] >= a[c]) return;
-    int64_t t = a[i]; a[i] = a[c]; a[c] = t;
-    i = c;
-  }
-}
-inline void heapsort(int64_t* a, int64_t n) {
-  for (int64_t i = n / 2 - 1; i >= 0; --i) sift(a, i, n);
-  for (int64_t e = n - 1; e > 0; --e) {
-    int64_t t = a[0]; a[0] = a[e]; a[e] = t;
-    sift(a, 0, e);
-  }
-}
 
 // One (sequence, query tile, KV head range) and its list of logical KV blocks.
 struct Unit {
@@ -601,7 +573,7 @@ Status paged_attention(const PagedAttentionParams& p) {
         for (int64_t i = 0; i < k; ++i)
           if (sel[i] >= 0) keys[cnt++] = (int64_t)sel[i] * rows_in + r;
       }
-      heapsort(keys, cnt);
+      heap_sort(keys, cnt, [](int64_t x, int64_t y) { return x < y; });
       int32_t* list = c.sel_list + bg * c.sel_cap;
       uint8_t* mask = c.sel_mask + bg * c.sel_cap * mb;
       int64_t m = 0;
