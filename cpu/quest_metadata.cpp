@@ -63,9 +63,9 @@ inline void prefetch4(const char* p) {
 // block processed next, prefetched meanwhile.
 template <int ES>
 inline void reduce_rows(const char* src, int rows, int64_t stride, int64_t len, char* dmax, char* dmin, const char* next) {
-  const int64_t nbytes = len * ES;
   int64_t c = 0;
 #if defined(__AVX512BW__) || defined(__AVX2__)
+  const int64_t nbytes = len * ES;
   // Tiles of 4 vectors: 8 accumulators stay in registers while the rows stream through.
   for (; c + 4 * VB <= nbytes; c += 4 * VB) {
     const char* p = src + c;
@@ -100,6 +100,8 @@ inline void reduce_rows(const char* src, int rows, int64_t stride, int64_t len, 
     istore(dmax + c, iord<ES>(a));
     istore(dmin + c, iord<ES>(b));
   }
+#else
+  (void)next;  // the scalar build leaves prefetching to the hardware
 #endif
   // Scalar columns (the generic build's whole row, the SIMD builds' tail), 32 at a time.
   using T = typename std::conditional<ES == 2, int16_t, int32_t>::type;

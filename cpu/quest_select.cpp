@@ -473,7 +473,7 @@ Status run(const QuestSelectParams& p) {
   s.B = p.num_seqs; s.H = p.num_qo_heads; s.N = p.num_kv_heads; s.D = p.head_dim;
   s.G = s.H / s.N; s.per_head = p.group_reduce == GroupReduce::per_head; s.rows = s.per_head ? s.H : s.N;
   s.bs = p.block_size; s.R = p.meta_rows; s.k = p.k;
-  const int B = s.B, T = num_threads();
+  const int B = s.B;
   if (B == 0) return Status::Ok();
 
   // Blocks per scoring task: about 64 KiB of metadata (max + min rows of all heads).

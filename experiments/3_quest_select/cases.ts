@@ -1,7 +1,7 @@
 // The shared quest_select sweep (vitest and `select-attn verify`): each case draws fresh seeded inputs,
 // runs on a backend through place(), and checks every output row against the float64 reference:
 // structure exactly, the selected set exactly except inside the tie band (see README).
-import type { BackendName } from '../../src/backends.js';
+import { type BackendName, DeviceTensor } from '../../src/backends.js';
 import { SelectAttnError } from '../../src/errors.js';
 import { type GroupReduce, type QuestSelectArgs, questSelect } from '../../src/ops/quest_select.js';
 import { type Case, type CaseResult, type FamilySuite, Rng, place, poison } from '../../src/testing/harness.js';
@@ -165,9 +165,15 @@ export function runSelectCase(p: SelectCaseParams, backend: BackendName, seed: n
         return { pass: true, detail: `rejected with SA_ERR_UNSUPPORTED (shape outside SPEC's minimum): ${e.message}` };
       throw e;
     }
-    const selT = res.selected instanceof Object && 'download' in res.selected ? (res.selected as { download(): HostTensor }).download() : (res.selected as HostTensor);
-    const numT = 'download' in res.numSelected ? (res.numSelected as { download(): HostTensor }).download() : (res.numSelected as HostTensor);
-    if (!(res.selected as { download?: unknown }).download && p.prealloc) {
+    // Device outputs come back to the host; those the op allocated are freed now.
+    const onDevice = res.selected instanceof DeviceTensor;
+    const selT = res.selected instanceof DeviceTensor ? res.selected.download() : res.selected;
+    const numT = res.numSelected instanceof DeviceTensor ? res.numSelected.download() : res.numSelected;
+    if (onDevice && !p.prealloc) {
+      (res.selected as DeviceTensor).dispose();
+      (res.numSelected as DeviceTensor).dispose();
+    }
+    if (!onDevice && p.prealloc) {
       for (const [name, t] of [['selected', selT], ['numSelected', numT]] as const) {
         const n = t.shape.reduce((x, y) => x * y, 1);
         const data = t.data as Int32Array;
@@ -293,9 +299,9 @@ export const suite: FamilySuite = {
           sinkBlocks: o.sinkBlocks as number | undefined, windowBlocks: o.windowBlocks as number | undefined,
           tokensSinceMetadataUpdate: a.tokensSinceMetadataUpdate ?? (o.tokensSinceMetadataUpdate as number | undefined),
         }, { backend });
-        const get = (x: unknown) => ('download' in (x as object) ? (x as { download(): HostTensor }).download() : (x as HostTensor));
+        const get = (x: HostTensor | DeviceTensor) => (x instanceof DeviceTensor ? x.download() : x);
         const out = { selected: get(res.selected), numSelected: get(res.numSelected) };
-        for (const v of Object.values(res)) if ('dispose' in (v as object)) (v as { dispose(): void }).dispose();
+        for (const v of [res.selected, res.numSelected]) if (v instanceof DeviceTensor) v.dispose();
         return out;
       } finally {
         placed.dispose();
