@@ -10,27 +10,12 @@
 #include "isa.h"
 #include "simd.h"
 #include "thread_pool.h"
+#include "util.h"
 
 namespace select_attn::cpu::SA_ISA {
 namespace {
 
-// Per-call memory of the calling OS thread (the pool's scratch(0) is only safe inside parallel_for:
-// two async calls run their setup on different libuv threads concurrently). Kept across calls.
-struct CallBuffer {
-  void* p = nullptr;
-  size_t n = 0;
-  ~CallBuffer() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > n) {
-      std::free(p);
-      n = (bytes + 4095) / 4096 * 4096;
-      p = std::aligned_alloc(64, n);
-      if (!p) n = 0;
-    }
-    return p;
-  }
-};
-thread_local CallBuffer call_buffer;
+thread_local CallBuffer call_buffer;  // see util.h
 
 template <DType MT> inline V mload(const void* base, int64_t i) {
   if (MT == DType::f32) return vload(static_cast<const float*>(base) + i);

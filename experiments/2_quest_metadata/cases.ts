@@ -1,9 +1,8 @@
 // The shared quest_metadata sweep (vitest and `select-attn verify`): each case draws fresh seeded
 // inputs, runs on a backend through place(), and compares every metadata element bit for bit.
 import type { BackendName } from '../../src/backends.js';
-import { SelectAttnError } from '../../src/errors.js';
 import { questMetadata } from '../../src/ops/quest_metadata.js';
-import { type Case, type CaseResult, type FamilySuite, Rng, place } from '../../src/testing/harness.js';
+import { type Case, type CaseResult, type FamilySuite, Rng, place, refusedOutsideMinimum } from '../../src/testing/harness.js';
 import { type FloatDType, type HostTensor, contiguousStrides, tensor } from '../../src/tensor.js';
 import { type KeyKind, makeKeyCache, makeTables, randomLens } from './gen_data.js';
 import { type Layout, refQuestMetadata } from './ref.js';
@@ -28,12 +27,6 @@ export interface MetaCaseParams {
   sharePrefix?: boolean;
 }
 
-const MIN_D = [64, 96, 128, 256];
-const MIN_BS = [8, 16, 32, 64, 128, 256];
-/** Shapes every backend must support (SPEC section 0); others may be rejected with SA_ERR_UNSUPPORTED. */
-export function inSpecMinimum(p: { D: number; bs: number }): boolean {
-  return MIN_D.includes(p.D) && MIN_BS.includes(p.bs);
-}
 
 export function metaCaseId(p: MetaCaseParams): string {
   const extra = `${p.shuffle ? '' : ',seqIds'}${p.sharePrefix ? ',sharedPrefix' : ''}${p.extraBlocks || p.extraPages ? ',bigPool' : ''}`;
@@ -98,8 +91,8 @@ export function runMetaCase(p: MetaCaseParams, backend: BackendName, seed: numbe
       questMetadata({ kCache: a.kCache, blockTables: a.blockTables, seqLens: a.seqLens, metaBlockTables: a.metaBlockTables,
         maxMeta: a.maxMeta, minMeta: a.minMeta, startBlocks: a.startBlocks, layout: p.layout }, { backend });
     } catch (e) {
-      if (e instanceof SelectAttnError && e.code === 'SA_ERR_UNSUPPORTED' && !inSpecMinimum(p))
-        return { pass: true, detail: `rejected with SA_ERR_UNSUPPORTED (shape outside SPEC's minimum): ${e.message}` };
+      const refused = refusedOutsideMinimum(backend, p, e);
+      if (refused) return refused;
       throw e;
     }
     const gotMax = placed.fetch('maxMeta');
