@@ -1,7 +1,12 @@
 // The N-API export table: one entry per family (sync, async or timed), device memory, backend info.
 #include <napi.h>
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 
 #include "../ascendc/ascend_sim.h"
 #include "../cpu/thread_pool.h"
@@ -188,6 +193,25 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// allocHost(bytes, hugePages) -> a zeroed ArrayBuffer in native memory, 2 MiB-aligned and advised
+// for transparent huge pages when asked (large KV pools: fewer TLB misses on scattered blocks).
+Napi::Value AllocHost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double bytes = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  bool huge = info.Length() > 1 && info[1].ToBoolean().Value();
+  if (!(bytes >= 0 && bytes <= 1e13) || bytes != (double)(size_t)bytes)
+    throw make_error(env, Code::invalid_arg, "allocHost", "cpu", "allocHost: bytes must be a non-negative integer");
+  const size_t align = huge ? (size_t)2 << 20 : 64;
+  const size_t size = std::max<size_t>(align, ((size_t)bytes + align - 1) / align * align);
+  void* p = std::aligned_alloc(align, size);
+  if (!p) throw make_error(env, Code::oom, "allocHost", "cpu", "allocHost: cannot allocate " + std::to_string(size) + " bytes");
+#ifdef MADV_HUGEPAGE
+  if (huge) madvise(p, size, MADV_HUGEPAGE);  // advice only: without THP the pages stay 4 KiB
+#endif
+  std::memset(p, 0, size);
+  return Napi::ArrayBuffer::New(env, p, (size_t)bytes, [](Napi::Env, void* d) { std::free(d); });
+}
+
 // measureCeiling(backend, bytes, reps) -> ms per streaming pass (see Backend::measure_ceiling)
 Napi::Value MeasureCeiling(const Napi::CallbackInfo& info) {
   Backend* be = backend_arg(info, "ceiling");
@@ -231,6 +255,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceCopy", Napi::Function::New(env, DeviceCopy));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
   exports.Set("measureCeiling", Napi::Function::New(env, MeasureCeiling));
+  exports.Set("allocHost", Napi::Function::New(env, AllocHost));
   exports.Set("ascendSimStats", Napi::Function::New(env, AscendSimStats));
   return exports;
 }

@@ -36,3 +36,22 @@ describe('backends', () => {
     expect(String((err as Error).message)).toContain(unavailable.name);
   });
 });
+
+describe('hostTensor', () => {
+  it('allocates zeroed native memory, huge-page advised or not, usable by the kernels', async () => {
+    const { hostTensor, questMetadata, tensor } = await import('./index.js');
+    for (const hugePages of [false, true]) {
+      const k = hostTensor('bf16', [4, 8, 2, 16], { hugePages });
+      expect(k.data).toBeInstanceOf(Uint16Array);
+      expect(k.data.length).toBe(4 * 8 * 2 * 16);
+      expect(k.data.every((v) => v === 0)).toBe(true);
+      k.data.fill(0x3f80); // 1.0
+      const mx = hostTensor('bf16', [1, 8, 2, 16], { hugePages });
+      const mn = tensor('bf16', [1, 8, 2, 16]);
+      questMetadata({ kCache: k, blockTables: tensor('i32', [1, 4], [3, 2, 1, 0]), seqLens: tensor('i32', [1], [20]),
+        metaBlockTables: tensor('i32', [1, 1], [0]), maxMeta: mx, minMeta: mn });
+      expect(Array.from(mx.data.subarray(0, 3 * 32)).every((v) => v === 0x3f80)).toBe(true);
+    }
+    expect(() => hostTensor('f32', [-1])).toThrow(RangeError);
+  });
+});

@@ -119,6 +119,27 @@ export class DeviceTensor {
 
 export type Tensor = HostTensor | DeviceTensor;
 
+/**
+ * A zeroed contiguous host tensor in native memory. With `hugePages` the memory is 2 MiB-aligned and
+ * advised for transparent huge pages (Linux): large KV pools read as scattered blocks then miss the
+ * TLB far less (measured: dense cpu decode on shuffled blocks 29.0 -> 25.1 ms, see
+ * experiments/1_paged_attention). Freed when the tensor is garbage collected.
+ * @throws RangeError on a bad shape; SelectAttnError SA_ERR_OOM when the memory cannot be had.
+ */
+export function hostTensor(dtype: DType, shape: number[], opts: { hugePages?: boolean } = {}): HostTensor {
+  if (!Array.isArray(shape) || !shape.every((n) => Number.isSafeInteger(n) && n >= 0))
+    throw new RangeError(`hostTensor: shape must be non-negative integers, received ${JSON.stringify(shape)}`);
+  const n = numel(shape);
+  let buf: ArrayBuffer;
+  try {
+    buf = native().allocHost(n * dtypeSize(dtype), opts.hugePages === true);
+  } catch (e) {
+    throw fromNative(e, { family: 'hostTensor', backend: 'cpu' });
+  }
+  const data = dtype === 'f32' ? new Float32Array(buf) : dtype === 'i32' ? new Int32Array(buf) : new Uint16Array(buf);
+  return { dtype, shape: [...shape], strides: contiguousStrides(shape), data, offset: 0 };
+}
+
 export function isDeviceTensor(t: unknown): t is DeviceTensor {
   return t instanceof DeviceTensor;
 }

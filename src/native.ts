@@ -31,6 +31,7 @@ export interface NativeAddon {
   deviceCopy(handle: object, host: ArrayBufferView, byteOffset: number, dir: 'upload' | 'download'): void;
   synchronize(backend: string): void;
   measureCeiling(backend: string, bytes: number, reps: number): number;
+  allocHost(bytes: number, hugePages: boolean): ArrayBuffer;
   /** counters of the last ascend-sim kernel launch (see src/ascend_sim.ts) */
   ascendSimStats(): AscendSimLaunchStats;
 }

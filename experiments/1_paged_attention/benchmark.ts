@@ -3,6 +3,7 @@
 // 4 * D * visible keys * H per query row. With peer=true, onnxruntime-node's GroupQueryAttention on a
 // contiguous cache of the same shape runs in the same process when installed (skipped otherwise).
 import type { BackendName } from '../../src/backends.js';
+import { native } from '../../src/native.js';
 import { timePagedAttention } from '../../src/ops/paged_attention.js';
 import { type FloatDType, type HostTensor, dtypeSize, f32ToBf16, f32ToF16, tensor } from '../../src/tensor.js';
 import type { BenchCase, BenchFamily, ParamValue } from '../../src/testing/bench.js';
@@ -33,20 +34,23 @@ export interface AttnBenchParams {
   poolBlocks: number;
   /** block tables in random order (default) or each sequence's blocks contiguous and in order */
   shuffle: boolean;
+  /** KV caches in native memory advised for transparent huge pages (allocHost) */
+  hugePages: boolean;
   peer: boolean;
 }
 
 const DEFAULTS: AttnBenchParams = {
   batch: 4, heads: 32, kvHeads: 8, headDim: 128, blockSize: 16, seqLen: 32768, qLen: 1, dtype: 'bf16', kvDtype: 'bf16',
-  layout: 'NHD', causal: true, slidingWindow: 0, sinkTokens: 0, softcap: 0, selBlocks: 0, selShared: 0, poolBlocks: 0, shuffle: true, peer: false,
+  layout: 'NHD', causal: true, slidingWindow: 0, sinkTokens: 0, softcap: 0, selBlocks: 0, selShared: 0, poolBlocks: 0, shuffle: true, hugePages: false, peer: false,
 };
 
 /** Random values of dtype dt, fast: a 64K-element random pattern tiled with a random phase per tile. */
-function fill(dt: FloatDType, n: number, rng: Rng, std = 1): Float32Array | Uint16Array {
+function fill(dt: FloatDType, n: number, rng: Rng, std = 1, hugePages = false): Float32Array | Uint16Array {
   const P = 1 << 16;
   const base = Float32Array.from({ length: P }, () => rng.normal() * std);
   const pat = dt === 'f32' ? base : dt === 'f16' ? f32ToF16(base) : f32ToBf16(base);
-  const out = dt === 'f32' ? new Float32Array(n) : new Uint16Array(n);
+  const buf = hugePages ? native().allocHost(n * dtypeSize(dt), true) : undefined;
+  const out = dt === 'f32' ? (buf ? new Float32Array(buf) : new Float32Array(n)) : buf ? new Uint16Array(buf) : new Uint16Array(n);
   for (let i = 0; i < n; i += P) {
     const len = Math.min(P, n - i);
     const ph = rng.int(0, P - len + 1);
@@ -104,8 +108,8 @@ export function benchInputs(p: AttnBenchParams, seed = 1) {
   const cacheN = numBlocks * bs * N * D;
   const tensors: Record<string, HostTensor> = {
     q: tensor(p.dtype, [B * qLen, H, D], fill(p.dtype, B * qLen * H * D, rng)),
-    kCache: tensor(p.kvDtype, cacheShape, fill(p.kvDtype, cacheN, rng)),
-    vCache: tensor(p.kvDtype, cacheShape, fill(p.kvDtype, cacheN, rng)),
+    kCache: tensor(p.kvDtype, cacheShape, fill(p.kvDtype, cacheN, rng, 1, p.hugePages)),
+    vCache: tensor(p.kvDtype, cacheShape, fill(p.kvDtype, cacheN, rng, 1, p.hugePages)),
     blockTables: tensor('i32', [B, L], table),
     seqLens: tensor('i32', [B], new Int32Array(B).fill(seqLen)),
     cuSeqlensQ: tensor('i32', [B + 1], Int32Array.from({ length: B + 1 }, (_, b) => b * qLen)),
@@ -167,6 +171,7 @@ export const bench: BenchFamily = {
     { name: 'selShared', type: 'float', default: DEFAULTS.selShared, describe: 'fraction of the selection shared by all KV heads' },
     { name: 'poolBlocks', type: 'int', default: DEFAULTS.poolBlocks, describe: 'distinct physical blocks (0 = one per logical block; small = cache-resident, compute only)' },
     { name: 'shuffle', type: 'bool', default: DEFAULTS.shuffle, describe: 'block tables in random order (false: contiguous, in order)' },
+    { name: 'hugePages', type: 'bool', default: DEFAULTS.hugePages, describe: 'KV caches on transparent huge pages (allocHost; the ceiling buffer gets them too)' },
     { name: 'peer', type: 'bool', default: DEFAULTS.peer, describe: 'also time onnxruntime-node GroupQueryAttention (decode, when installed)' },
   ],
   async setup(raw: Record<string, ParamValue>, backend: BackendName): Promise<BenchCase> {

@@ -31,6 +31,7 @@ export const bench: BenchFamily = {
     { name: 'sinkBlocks', type: 'int', default: 1, describe: 'always-selected first blocks' },
     { name: 'windowBlocks', type: 'int', default: 2, describe: 'always-selected last blocks' },
     { name: 'shuffle', type: 'bool', default: true, describe: 'block and metadata page ids in random order (false: each sequence contiguous, in order)' },
+    { name: 'hugePages', type: 'bool', default: false, describe: 'KV caches on transparent huge pages (hostTensor; cpu)' },
     { name: 'steps', type: 'int', default: 2, describe: 'decode steps run (and scored against the oracle) before the timed step' },
     { name: 'cache', type: 'string', default: 'cold', describe: 'cold: caches flushed before every timed step (a real model runs other layers in between); warm: back-to-back calls', choices: ['cold', 'warm'] },
     { name: 'flushMb', type: 'int', default: 1024, describe: 'MiB written to evict the caches before a cold step (cpu; device backends stream a device buffer)' },
@@ -45,7 +46,7 @@ export const bench: BenchFamily = {
       shuffleTables: raw.shuffle as boolean }, 20240611);
     const s = new DecodeSession(backend, p, {
       groupReduce: raw.groupReduce as GroupReduce, sinkBlocks: raw.sinkBlocks as number, windowBlocks: raw.windowBlocks as number,
-    });
+    }, { hugePages: raw.hugePages as boolean });
     const rows = s.sel.groupReduce === 'mean' ? N : H;
     const opts = { backend };
     try {

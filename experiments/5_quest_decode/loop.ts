@@ -1,7 +1,7 @@
 // The Quest decode loop on any backend (host tensors on cpu, DeviceTensors elsewhere, through place()):
 // prefill (cacheWrite + questMetadata), then per step cacheWrite + questMetadataAppend of the new token,
 // questSelect, sparse and dense pagedAttention; and its metrics against the float64 oracle (ref.ts).
-import { type BackendName, type Tensor, DeviceTensor, synchronize, isDeviceBackend } from '../../src/backends.js';
+import { type BackendName, type Tensor, DeviceTensor, hostTensor, synchronize, isDeviceBackend } from '../../src/backends.js';
 import { type CacheWriteArgs, type QuestMetadataAppendArgs, cacheWrite, questMetadataAppend } from '../../src/ops/kv_cache.js';
 import { type PagedAttentionArgs, pagedAttention } from '../../src/ops/paged_attention.js';
 import { questMetadata } from '../../src/ops/quest_metadata.js';
@@ -38,7 +38,8 @@ export class DecodeSession {
   private readonly device: boolean;
   private readonly perStep: Placed[] = [];
 
-  constructor(backend: BackendName, p: DecodeProblem, sel: SelectOptions = {}) {
+  /** `hugePages`: host KV caches in native memory advised for transparent huge pages (hostTensor) */
+  constructor(backend: BackendName, p: DecodeProblem, sel: SelectOptions = {}, opts: { hugePages?: boolean } = {}) {
     this.backend = backend;
     this.p = p;
     this.sel = { ...DEFAULT_SELECT, ...sel };
@@ -48,8 +49,8 @@ export class DecodeSession {
     const metaShape = [p.numMetaPages, metaRows, N, D];
     this.lens = [...p.cfg.promptLens];
     this.state = place(backend, {
-      kCache: tensor(dtype, cacheShape),
-      vCache: tensor(dtype, cacheShape),
+      kCache: opts.hugePages ? hostTensor(dtype, cacheShape, { hugePages: true }) : tensor(dtype, cacheShape),
+      vCache: opts.hugePages ? hostTensor(dtype, cacheShape, { hugePages: true }) : tensor(dtype, cacheShape),
       maxMeta: tensor(dtype, metaShape),
       minMeta: tensor(dtype, metaShape),
       blockTables: tensor('i32', [B, p.blockWidth], p.blockTables),
