@@ -157,6 +157,7 @@ export function checkMetadata(backend: BackendName, c: DecodeCaseConfig, seed: n
 
 export const suite: FamilySuite = {
   family: 'quest_decode',
+  requires: ['quest_select', 'quest_metadata', 'paged_attention', 'kv_cache'],
   cases(): Case[] {
     const out: Case[] = [];
     for (const c of CONFIGS) {

@@ -1,12 +1,10 @@
 // vitest: the quest_decode checks (cases.ts) on every backend that implements all the families the
 // loop uses (quest_select, quest_metadata, paged_attention, kv_cache).
 import { describe, expect, it } from 'vitest';
-import { listBackends } from '../../src/backends.js';
 import { runSeed, testBackends } from '../../src/testing/harness.js';
 import { suite } from './cases.js';
 
-const NEEDS = ['quest_metadata', 'paged_attention', 'kv_cache'];
-const backends = testBackends('quest_select').filter((b) => NEEDS.every((f) => listBackends().find((x) => x.name === b)?.families.includes(f)));
+const backends = testBackends(suite.requires!);
 const seed = runSeed();
 
 describe('quest_decode', () => {

@@ -22,6 +22,9 @@ export interface FamilySuite {
   cases(): Case[];
   /** how `select-attn run <family>` calls the kernel on tensors read from .npy files */
   run?: RunSpec;
+  /** a composite family (no backend lists it, e.g. quest_decode): the kernel families it calls; it
+   *  runs on the backends that implement all of them */
+  requires?: readonly string[];
 }
 
 export interface RunSpec {
@@ -35,14 +38,15 @@ export interface RunSpec {
 }
 
 /**
- * Backends a family's tests run on: every available backend that implements the family, plus cuda
- * when SA_REQUIRE_CUDA=1 (so a missing GPU fails instead of skipping). SA_BACKENDS=a,b narrows it.
+ * Backends a family's tests run on: every available backend that implements the family (or all of
+ * a composite family's required families), plus cuda when SA_REQUIRE_CUDA=1 (so a missing GPU fails instead of skipping). SA_BACKENDS=a,b narrows it.
  */
-export function testBackends(family: string): BackendName[] {
+export function testBackends(family: string | readonly string[]): BackendName[] {
   const out: BackendName[] = [];
   const requireCuda = process.env.SA_REQUIRE_CUDA === '1';
+  const needs = typeof family === 'string' ? [family] : family;
   for (const b of listBackends()) {
-    if (b.available && b.families.includes(family)) out.push(b.name);
+    if (b.available && needs.every((f) => b.families.includes(f))) out.push(b.name);
     else if (b.name === 'cuda' && requireCuda) out.push(b.name);
   }
   const only = process.env.SA_BACKENDS?.split(',').filter(Boolean);

@@ -39,16 +39,11 @@ export interface VerifyOptions {
 }
 
 /**
- * Backends a family runs on. Native families (those some backend lists) use testBackends(); a
- * composite family no backend lists (e.g. quest_decode, built from several kernels) runs on every
- * available backend that implements any family.
+ * Backends a suite runs on: testBackends() of its family, or of the families a composite suite
+ * requires (e.g. quest_decode needs quest_select, quest_metadata, paged_attention and kv_cache).
  */
-export function defaultBackends(family: string): BackendName[] {
-  const all = listBackends();
-  if (all.some((b) => b.families.includes(family))) return testBackends(family);
-  const out = all.filter((b) => b.available && b.families.length > 0).map((b) => b.name);
-  const only = process.env.SA_BACKENDS?.split(',').filter(Boolean);
-  return only ? out.filter((b) => only.includes(b)) : out;
+export function defaultBackends(suite: FamilySuite): BackendName[] {
+  return testBackends(suite.requires ?? suite.family);
 }
 
 function errorDetail(e: unknown): string {
@@ -68,12 +63,14 @@ export async function runVerify(suites: FamilySuite[], opts: VerifyOptions): Pro
   const skipped: VerifySkip[] = [];
   for (const suite of suites) {
     const native = infos.some((b) => b.families.includes(suite.family));
-    const chosen = opts.backends ?? defaultBackends(suite.family);
+    const chosen = opts.backends ?? defaultBackends(suite);
     if (chosen.length === 0) skipped.push({ family: suite.family, backend: '-', reason: 'no available backend implements it' });
     for (const b of chosen) {
       const info = infos.find((x) => x.name === b);
       if (!info || !info.available) plan.push({ suite, backend: b, unavailable: info ? info.reason : `unknown backend ${b}` });
       else if (native && !info.families.includes(suite.family)) skipped.push({ family: suite.family, backend: b, reason: `${b} does not implement ${suite.family}` });
+      else if (suite.requires && !suite.requires.every((f) => info.families.includes(f)))
+        skipped.push({ family: suite.family, backend: b, reason: `${b} does not implement all of ${suite.requires.join(', ')}` });
       else plan.push({ suite, backend: b });
     }
   }
