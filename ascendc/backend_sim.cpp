@@ -9,6 +9,7 @@
 
 #include "ascend_sim.h"
 #include "select_attn/backend.h"
+#include "select_attn/host_checks.h"
 #include "sim_kernels.h"
 #include "tiling.h"
 #include "twin/twin_core.h"
@@ -72,26 +73,6 @@ Status launch(const char* family, const char* kernel, const Tiling& tiling, uint
   return Status::Ok();
 }
 
-// Checks the ids of the first ceil(len / per) entries of each table row against [0, pool) (as cpu).
-Status check_table(const char* fam, const char* arg, const int32_t* table, int rows, int width, const int32_t* lens,
-                   int64_t per, int64_t pool) {
-  for (int b = 0; b < rows; ++b) {
-    const int64_t len = lens[b];
-    if (len < 0) return Status::invalid(std::string(fam) + " (ascend-sim): seqLens[" + std::to_string(b) + "] = " + std::to_string(len) + " is negative");
-    const int64_t used = (len + per - 1) / per;
-    if (used > width)
-      return Status::invalid(std::string(fam) + " (ascend-sim): " + arg + " has " + std::to_string(width) + " columns but sequence " +
-                             std::to_string(b) + " needs " + std::to_string(used));
-    for (int64_t j = 0; j < used; ++j) {
-      const int32_t id = table[(int64_t)b * width + j];
-      if (id < 0 || id >= pool)
-        return Status::invalid(std::string(fam) + " (ascend-sim): " + arg + "[" + std::to_string(b) + ", " + std::to_string(j) +
-                               "] = " + std::to_string(id) + " is outside the pool [0, " + std::to_string(pool) + ")");
-    }
-  }
-  return Status::Ok();
-}
-
 class AscendSimBackend final : public Backend {
  public:
   const char* name() const override { return "ascend-sim"; }
@@ -109,9 +90,9 @@ class AscendSimBackend final : public Backend {
   Status run(const QuestMetadataParams& p) override {
     ascendc::QuestMetadataTiling t;
     SA_RETURN_IF_ERROR(ascendc::tile_quest_metadata(p, kDefaultBlockDim, &t));
-    SA_RETURN_IF_ERROR(check_table("quest_metadata", "blockTables", p.block_tables, p.num_seqs, p.max_blocks_per_seq,
+    SA_RETURN_IF_ERROR(check_table("quest_metadata", "ascend-sim", "blockTables", p.block_tables, p.num_seqs, p.max_blocks_per_seq,
                                    p.seq_lens, p.block_size, p.num_blocks));
-    SA_RETURN_IF_ERROR(check_table("quest_metadata", "metaBlockTables", p.meta_block_tables, p.num_seqs,
+    SA_RETURN_IF_ERROR(check_table("quest_metadata", "ascend-sim", "metaBlockTables", p.meta_block_tables, p.num_seqs,
                                    p.max_meta_pages_per_seq, p.seq_lens, (int64_t)p.block_size * p.meta_rows, p.num_meta_pages));
     if (p.maybe_start_blocks)
       for (int b = 0; b < p.num_seqs; ++b)
@@ -143,7 +124,7 @@ class AscendSimBackend final : public Backend {
   Status run(const QuestSelectParams& p) override {
     ascendc::QuestSelectTiling t;
     SA_RETURN_IF_ERROR(ascendc::tile_quest_select(p, kDefaultBlockDim, &t));
-    SA_RETURN_IF_ERROR(check_table("quest_select", "metaBlockTables", p.meta_block_tables, p.num_seqs, p.max_meta_pages_per_seq,
+    SA_RETURN_IF_ERROR(check_table("quest_select", "ascend-sim", "metaBlockTables", p.meta_block_tables, p.num_seqs, p.max_meta_pages_per_seq,
                                    p.seq_lens, (int64_t)p.block_size * p.meta_rows, p.num_meta_pages));
     for (int b = 0; b < p.num_seqs; ++b) {
       const int64_t seq = p.seq_lens[b], tsu = p.tokens_since_update[b];
@@ -178,13 +159,7 @@ class AscendSimBackend final : public Backend {
   Status run(const CacheWriteParams& p) override {
     ascendc::CacheWriteTiling t;
     SA_RETURN_IF_ERROR(ascendc::tile_cache_write(p, kDefaultBlockDim, &t));
-    const int64_t slots = p.num_blocks * p.block_size;
-    for (int64_t i = 0; i < p.num_tokens; ++i) {
-      const int32_t s = p.slot_mapping[i];
-      if (s < -1 || s >= slots)
-        return Status::invalid("kv_cache (ascend-sim): slotMapping[" + std::to_string(i) + "] = " + std::to_string(s) +
-                               " is outside [-1, " + std::to_string(slots) + ")");
-    }
+    SA_RETURN_IF_ERROR(check_slots("ascend-sim", p));
     const uint64_t es = dtype_size(p.dtype);
     std::vector<twin::GmRegion> regions = {
         region("key", p.key, t.tokenElems * es, false), region("value", p.value, t.tokenElems * es, false),
@@ -204,23 +179,7 @@ class AscendSimBackend final : public Backend {
   Status run(const QuestMetadataAppendParams& p) override {
     ascendc::MetadataAppendTiling t;
     SA_RETURN_IF_ERROR(ascendc::tile_metadata_append(p, kDefaultBlockDim, &t));
-    for (int64_t i = 0; i < p.num_tokens; ++i) {
-      const int32_t b = p.seq_idx[i], pos = p.positions[i];
-      if (b < 0 || b >= p.num_seqs)
-        return Status::invalid("kv_cache (ascend-sim): seqIdx[" + std::to_string(i) + "] = " + std::to_string(b) +
-                               " is outside [0, " + std::to_string(p.num_seqs) + ")");
-      if (pos < 0)
-        return Status::invalid("kv_cache (ascend-sim): positions[" + std::to_string(i) + "] = " + std::to_string(pos) + " is negative");
-      const int64_t page = (int64_t)(pos / p.block_size) / p.meta_rows;
-      if (page >= p.max_meta_pages_per_seq)
-        return Status::invalid("kv_cache (ascend-sim): positions[" + std::to_string(i) + "] = " + std::to_string(pos) +
-                               " needs metadata page " + std::to_string(page) + " but metaBlockTables has " +
-                               std::to_string(p.max_meta_pages_per_seq) + " columns");
-      const int32_t id = p.meta_block_tables[(int64_t)b * p.max_meta_pages_per_seq + page];
-      if (id < 0 || id >= p.num_meta_pages)
-        return Status::invalid("kv_cache (ascend-sim): metaBlockTables[" + std::to_string(b) + ", " + std::to_string(page) +
-                               "] = " + std::to_string(id) + " is outside the pool [0, " + std::to_string(p.num_meta_pages) + ")");
-    }
+    SA_RETURN_IF_ERROR(check_append("ascend-sim", p));
     const uint64_t es = dtype_size(p.dtype);
     std::vector<twin::GmRegion> regions = {
         region("key", p.key, t.tokenElems * es, false),

@@ -8,6 +8,7 @@
 #include "attn_check.h"
 #include "isa.h"
 #include "select_attn/backend.h"
+#include "select_attn/host_checks.h"
 #include "thread_pool.h"
 
 namespace select_attn::cpu {
@@ -38,26 +39,6 @@ Status check_dtype_float(DType t, const char* fam, const char* arg) {
   if (t == DType::f32 || t == DType::f16 || t == DType::bf16) return Status::Ok();
   return Status::unsupported(std::string(fam) + " (cpu): " + arg + " dtype " + dtype_name(t) +
                              " unsupported; supported: f32, f16, bf16");
-}
-
-// Checks ids of the first ceil(len/per) entries of each table row against [0, pool).
-Status check_table(const char* fam, const char* arg, const int32_t* table, int rows, int width,
-                   const int32_t* lens, int64_t per, int64_t pool) {
-  for (int b = 0; b < rows; ++b) {
-    int64_t len = lens[b];
-    if (len < 0) return Status::invalid(std::string(fam) + " (cpu): seqLens[" + std::to_string(b) + "] = " + std::to_string(len) + " is negative");
-    int64_t used = (len + per - 1) / per;
-    if (used > width)
-      return Status::invalid(std::string(fam) + " (cpu): " + arg + " has " + std::to_string(width) + " columns but sequence " +
-                             std::to_string(b) + " needs " + std::to_string(used));
-    for (int64_t j = 0; j < used; ++j) {
-      int32_t id = table[(int64_t)b * width + j];
-      if (id < 0 || id >= pool)
-        return Status::invalid(std::string(fam) + " (cpu): " + arg + "[" + std::to_string(b) + ", " + std::to_string(j) +
-                               "] = " + std::to_string(id) + " is outside the pool [0, " + std::to_string(pool) + ")");
-    }
-  }
-  return Status::Ok();
 }
 
 class CpuBackend final : public Backend {
@@ -94,9 +75,9 @@ class CpuBackend final : public Backend {
   Status supports(const QuestMetadataParams& p) const override { return check_dtype_float(p.dtype, "quest_metadata", "kCache"); }
   Status run(const QuestMetadataParams& p) override {
     SA_RETURN_IF_ERROR(supports(p));
-    SA_RETURN_IF_ERROR(check_table("quest_metadata", "blockTables", p.block_tables, p.num_seqs, p.max_blocks_per_seq,
+    SA_RETURN_IF_ERROR(check_table("quest_metadata", "cpu", "blockTables", p.block_tables, p.num_seqs, p.max_blocks_per_seq,
                                    p.seq_lens, p.block_size, p.num_blocks));
-    SA_RETURN_IF_ERROR(check_table("quest_metadata", "metaBlockTables", p.meta_block_tables, p.num_seqs,
+    SA_RETURN_IF_ERROR(check_table("quest_metadata", "cpu", "metaBlockTables", p.meta_block_tables, p.num_seqs,
                                    p.max_meta_pages_per_seq, p.seq_lens, (int64_t)p.block_size * p.meta_rows,
                                    p.num_meta_pages));
     return kernels().quest_metadata(p);
@@ -109,7 +90,7 @@ class CpuBackend final : public Backend {
   }
   Status run(const QuestSelectParams& p) override {
     SA_RETURN_IF_ERROR(supports(p));
-    SA_RETURN_IF_ERROR(check_table("quest_select", "metaBlockTables", p.meta_block_tables, p.num_seqs,
+    SA_RETURN_IF_ERROR(check_table("quest_select", "cpu", "metaBlockTables", p.meta_block_tables, p.num_seqs,
                                    p.max_meta_pages_per_seq, p.seq_lens, (int64_t)p.block_size * p.meta_rows,
                                    p.num_meta_pages));
     return kernels().quest_select(p);
@@ -122,7 +103,7 @@ class CpuBackend final : public Backend {
   }
   Status run(const PagedAttentionParams& p) override {
     SA_RETURN_IF_ERROR(supports(p));
-    SA_RETURN_IF_ERROR(check_table("paged_attention", "blockTables", p.block_tables, p.num_seqs, p.max_blocks_per_seq,
+    SA_RETURN_IF_ERROR(check_table("paged_attention", "cpu", "blockTables", p.block_tables, p.num_seqs, p.max_blocks_per_seq,
                                    p.seq_lens, p.block_size, p.num_blocks));
     SA_RETURN_IF_ERROR(check_paged_attention(p));
     return kernels().paged_attention(p);
@@ -132,35 +113,13 @@ class CpuBackend final : public Backend {
   Status supports(const CacheWriteParams& p) const override { return check_dtype_float(p.dtype, "kv_cache", "key"); }
   Status run(const CacheWriteParams& p) override {
     SA_RETURN_IF_ERROR(supports(p));
-    int64_t slots = p.num_blocks * p.block_size;
-    for (int64_t t = 0; t < p.num_tokens; ++t) {
-      int32_t s = p.slot_mapping[t];
-      if (s < -1 || s >= slots)
-        return Status::invalid("kv_cache (cpu): slotMapping[" + std::to_string(t) + "] = " + std::to_string(s) +
-                               " is outside [-1, " + std::to_string(slots) + ")");
-    }
+    SA_RETURN_IF_ERROR(check_slots("cpu", p));
     return kernels().cache_write(p);
   }
   Status supports(const QuestMetadataAppendParams& p) const override { return check_dtype_float(p.dtype, "kv_cache", "key"); }
   Status run(const QuestMetadataAppendParams& p) override {
     SA_RETURN_IF_ERROR(supports(p));
-    for (int64_t t = 0; t < p.num_tokens; ++t) {
-      int32_t b = p.seq_idx[t], pos = p.positions[t];
-      if (b < 0 || b >= p.num_seqs)
-        return Status::invalid("kv_cache (cpu): seqIdx[" + std::to_string(t) + "] = " + std::to_string(b) +
-                               " is outside [0, " + std::to_string(p.num_seqs) + ")");
-      if (pos < 0)
-        return Status::invalid("kv_cache (cpu): positions[" + std::to_string(t) + "] = " + std::to_string(pos) + " is negative");
-      int64_t page = (int64_t)(pos / p.block_size) / p.meta_rows;
-      if (page >= p.max_meta_pages_per_seq)
-        return Status::invalid("kv_cache (cpu): positions[" + std::to_string(t) + "] = " + std::to_string(pos) +
-                               " needs metadata page " + std::to_string(page) + " but metaBlockTables has " +
-                               std::to_string(p.max_meta_pages_per_seq) + " columns");
-      int32_t id = p.meta_block_tables[(int64_t)b * p.max_meta_pages_per_seq + page];
-      if (id < 0 || id >= p.num_meta_pages)
-        return Status::invalid("kv_cache (cpu): metaBlockTables[" + std::to_string(b) + ", " + std::to_string(page) +
-                               "] = " + std::to_string(id) + " is outside the pool [0, " + std::to_string(p.num_meta_pages) + ")");
-    }
+    SA_RETURN_IF_ERROR(check_append("cpu", p));
     return kernels().quest_metadata_append(p);
   }
 };
