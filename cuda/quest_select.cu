@@ -15,6 +15,7 @@ constexpr int kThreads = 256;     // scores kernel
 constexpr int kMeanThreads = 256; // scores kernel, mean fast path
 constexpr int kSelThreads = 512;   // top-k kernel
 constexpr int kSelWarps = kSelThreads / 32;
+constexpr int kFusedThreads = 256;  // fused scores + top-k kernel (groupReduce mean, rows <= 4096 blocks)
 constexpr int kUnroll = 4;        // blocks per team in flight
 constexpr int kMaxChunksAll = 2;  // 16-byte chunks per lane per metadata row (template: 1 or 2)
 constexpr int kKeyCache = 16384;  // candidate keys staged in shared memory (64 KB)
@@ -469,35 +470,28 @@ __global__ void __launch_bounds__(kSelThreads) quest_topk_kernel(QuestSelectPara
   }
 }
 
-// Grid: (B * N * RG output rows); block: NT threads. The same selection as quest_topk_kernel for
-// rows of at most NT * KPT candidates, with the candidates' keys in registers (thread t owns
-// candidates [t*KPT, t*KPT + KPT), so output positions follow from one block scan) and one barrier
-// per radix pass: each pass counts into its own histogram (all zeroed up front; warp-aggregated
-// atomics) and every warp finds the threshold bucket itself. At most 6 barriers per row. (One
-// histogram per warp instead, 32 KB of shared memory, measured slower: the scores kernel uses
-// none, and the SMs' shared-memory carve-out then changes between the two kernels.)
+// The top-k of one output row by a block of NT threads, for rows of at most NT * KPT candidates
+// (the same selection as quest_topk_kernel): the candidates' keys sit in registers (thread t owns
+// candidates [t*KPT, t*KPT + KPT), so output positions follow from one block scan) and each radix
+// pass costs one barrier: every pass counts into its own histogram (all zeroed up front;
+// warp-aggregated atomics) and every warp finds the threshold bucket itself. At most 6 barriers per
+// row. The scores are read through L2 (__ldcg): in the fused kernel other thread blocks wrote them
+// during this grid. (One histogram per warp instead, 32 KB of shared memory, measured slower: the
+// scores kernel uses none, and the SMs' shared-memory carve-out then changes between the kernels.)
+// len, tsu: the row's validated seqLens / tokensSinceMetadataUpdate; L = ceil(len / bs) <= lcap.
 template <int NT, int KPT>
-__global__ void __launch_bounds__(NT) quest_topk_reg_kernel(QuestSelectParams p, const float* scores, int64_t lcap) {
+__device__ __forceinline__ void topk_row_reg(const QuestSelectParams& p, const float* srow, int64_t orow, int len, int tsu) {
   constexpr int NW = NT / 32;
   __shared__ __align__(16) int s_hist[4][256];  // one per 8-bit pass (32-bit keys)
   __shared__ uint32_t s_range[2 * NW];
   __shared__ int s_scan[NW];
-  const int N = p.num_kv_heads, G = p.num_qo_heads / N, bs = p.block_size;
-  const int RG = p.group_reduce == GroupReduce::per_head ? G : 1;
-  const int64_t orow = blockIdx.x;
-  const int b = (int)(orow / ((int64_t)N * RG));
-  const int len = p.seq_lens[b], tsu = p.tokens_since_update[b];
-  pdl_wait();  // every thread block waits, so this grid never completes before the scores
-  if (len < 0 || tsu < 0 || tsu > len) return;  // reported by the scores kernel
-  const int64_t L64 = ((int64_t)len + bs - 1) / bs;
-  if (L64 > lcap) return;
-  const int L = (int)L64, k = p.k;
+  const int bs = p.block_size;
+  const int L = (int)(((int64_t)len + bs - 1) / bs), k = p.k;
   const int stale = (len - tsu) / bs;
   const int fs = L > 0 ? max(0, min(L - p.window_blocks, stale)) : 0;  // forced suffix [fs, L)
   const int npre = min(p.sink_blocks, fs);                           // forced prefix [0, npre)
   const int count = min(k, L), nsuf = L - fs;
   int32_t* out = p.selected + orow * k;
-  const float* srow = scores + orow * lcap;
   if (p.maybe_num_selected && threadIdx.x == 0) p.maybe_num_selected[orow] = count;
   for (int i = threadIdx.x + count; i < k; i += NT) out[i] = -1;
   if (nsuf >= k) {  // only stale/window blocks, newest first
@@ -521,7 +515,7 @@ __global__ void __launch_bounds__(NT) quest_topk_reg_kernel(QuestSelectParams p,
   const int nval = max(0, min(KPT, C - i0));  // this thread's candidates
   uint32_t key[KPT];
 #pragma unroll
-  for (int m = 0; m < KPT; ++m) key[m] = m < nval ? fkey(srow[npre + i0 + m]) : 0u;
+  for (int m = 0; m < KPT; ++m) key[m] = m < nval ? fkey(__ldcg(srow + npre + i0 + m)) : 0u;
   for (int i = threadIdx.x; i < 4 * 256 / 4; i += NT) reinterpret_cast<int4*>(&s_hist[0][0])[i] = make_int4(0, 0, 0, 0);
   // The digits start at the highest bit where the row's keys differ (see quest_topk_kernel).
   uint32_t kmin = 0xffffffffu, kmax = 0u;
@@ -637,6 +631,161 @@ __global__ void __launch_bounds__(NT) quest_topk_reg_kernel(QuestSelectParams p,
     }
 }
 
+// Grid: (B * N * RG output rows); block: NT threads. The two-kernel path's top-k for rows of at
+// most NT * KPT candidates (topk_row_reg), launched as a programmatic dependent of the scores.
+template <int NT, int KPT>
+__global__ void __launch_bounds__(NT) quest_topk_reg_kernel(QuestSelectParams p, const float* scores, int64_t lcap) {
+  const int N = p.num_kv_heads, G = p.num_qo_heads / N, bs = p.block_size;
+  const int RG = p.group_reduce == GroupReduce::per_head ? G : 1;
+  const int64_t orow = blockIdx.x;
+  const int b = (int)(orow / ((int64_t)N * RG));
+  const int len = p.seq_lens[b], tsu = p.tokens_since_update[b];
+  pdl_wait();  // every thread block waits, so this grid never completes before the scores
+  if (len < 0 || tsu < 0 || tsu > len) return;  // reported by the scores kernel
+  if (((int64_t)len + bs - 1) / bs > lcap) return;
+  topk_row_reg<NT, KPT>(p, scores + orow * lcap, orow, len, tsu);
+}
+
+// Grid: (B * N rows x splits), 1-D, the splits of a row adjacent; block: kFusedThreads.
+// groupReduce 'mean' in ONE launch (no memset, no second kernel): thread block x scores blocks
+// [s*chunk_blocks, (s+1)*chunk_blocks) of row (b, n) = x / splits (s = x % splits) into
+// scores[row * lcap + j]; the last thread block of the row to finish (atomic counter, reset by that
+// block, so the counters stay zero between calls) selects the row's top-k from the scores, which
+// sit in L2. Every thread issues all its independent loads (seqLens, its table entry, its q rows)
+// before using any, so a block's prologue costs one memory round trip and the metadata a second.
+// A team of TL lanes owns a metadata block (one 16-byte chunk of max and one of min per lane; TL is
+// the power of two >= D / chunk, at most 32) with q-bar in registers split by sign (max(q*M, q*m) =
+// q+ * M + q- * m since M >= m); U blocks per team in flight. KPT: candidate keys per thread in the
+// top-k (lcap <= kFusedThreads * KPT).
+template <class T, int KPT, int U>
+__global__ void __launch_bounds__(kFusedThreads) quest_select_fused_kernel(QuestSelectParams p, float* scores, int* counters,
+                                                                           int splits, int chunk_blocks, int lcap, int TL,
+                                                                           DevError* err) {
+  constexpr int VE = 16 / sizeof(T), NT = kFusedThreads;
+  __shared__ int s_page[NT];  // this chunk's metadata pages, -1 where the id is outside the pool
+  __shared__ int s_last;
+  const int row = blockIdx.x / splits, split = blockIdx.x - row * splits;
+  const int H = p.num_qo_heads, N = p.num_kv_heads, G = H / N, D = p.head_dim, bs = p.block_size, R = p.meta_rows;
+  const int b = row / N, n = row - b * N;
+  const int lane = threadIdx.x & 31, team = threadIdx.x / TL, lt = threadIdx.x % TL, nteams = NT / TL;
+  const unsigned tmask = TL == 32 ? 0xffffffffu : (((1u << TL) - 1u) << (lane & ~(TL - 1)));
+  const int cpr = D / VE;
+  // This chunk's logical blocks by table capacity [j0, jcap) and their pages [pg0, pg0 + npg):
+  // npg <= NT by the host's choice of chunk_blocks; the table entries exist whatever seqLens says.
+  const int j0 = split * chunk_blocks, jcap = min(lcap, j0 + chunk_blocks);
+  const int pg0 = j0 / R, npg = jcap > j0 ? (jcap - 1) / R - pg0 + 1 : 0;
+  const int32_t* mbt = p.meta_block_tables + (int64_t)b * p.max_meta_pages_per_seq;
+  const int len = __ldg(p.seq_lens + b);
+  const int tsu = __ldg(p.tokens_since_update + b);
+  const int page_in = (int)threadIdx.x < npg ? __ldg(mbt + pg0 + threadIdx.x) : -1;
+  // q-bar: the G query rows of KV head n, 4 rows' loads in flight at a time, summed in row order.
+  const bool has_ch = lt < cpr;  // lanes past the row's chunks idle (D / chunk not a power of two)
+  float qs[VE];
+#pragma unroll
+  for (int e = 0; e < VE; ++e) qs[e] = 0.f;
+  const int64_t qrow0 = (int64_t)b * H + (int64_t)n * G;
+  for (int g0 = 0; g0 < G; g0 += 4) {
+    float x[4][VE];
+#pragma unroll
+    for (int gg = 0; gg < 4; ++gg) {
+      if (g0 + gg < G && has_ch) {
+        load_any_vec<VE>(p.query, p.query_dtype, (qrow0 + g0 + gg) * D + lt * VE, x[gg]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < VE; ++e) x[gg][e] = 0.f;
+      }
+    }
+#pragma unroll
+    for (int gg = 0; gg < 4; ++gg)
+#pragma unroll
+      for (int e = 0; e < VE; ++e) qs[e] += x[gg][e];
+  }
+  // Length checks: every block of a row takes the same early return, so none of them arrives on
+  // the row's counter and it stays zero.
+  const bool reporter = split == 0 && n == 0 && threadIdx.x == 0;
+  if (len < 0) {
+    if (reporter) report(err, kErrNegSeqLen, kFamQuestSelect, 0, b, 0, 0, len, 0);
+    return;
+  }
+  if (tsu < 0 || tsu > len) {
+    if (reporter) report(err, kErrTokensSince, kFamQuestSelect, 0, b, 0, 0, tsu, len);
+    return;
+  }
+  const int64_t L64 = ((int64_t)len + bs - 1) / bs;
+  if (L64 > lcap) {
+    if (reporter) report(err, kErrTableWidth, kFamQuestSelect, kTabMeta, b, 0, 0, (L64 + R - 1) / R, p.max_meta_pages_per_seq);
+    return;
+  }
+  const int j1 = min(jcap, (int)L64);  // this block scores [j0, j1)
+  if ((int)threadIdx.x < npg) {
+    const bool bad = page_in < 0 || page_in >= p.num_meta_pages;
+    if (bad && j1 > j0 && pg0 + (int)threadIdx.x <= (j1 - 1) / R)
+      report(err, kErrTableId, kFamQuestSelect, kTabMeta, b, pg0 + threadIdx.x, 0, page_in, p.num_meta_pages);
+    s_page[threadIdx.x] = bad ? -1 : page_in;
+  }
+  float qp[VE], qn[VE];
+#pragma unroll
+  for (int e = 0; e < VE; ++e) {
+    const float q = qs[e] / (float)G;
+    qp[e] = fmaxf(q, 0.f);
+    qn[e] = fminf(q, 0.f);
+  }
+  __syncthreads();
+  const T* maxm = static_cast<const T*>(p.max_meta);
+  const T* minm = static_cast<const T*>(p.min_meta);
+  const int64_t row_elems = (int64_t)N * D;
+  float* srow = scores + (int64_t)row * lcap;
+  for (int j = j0 + team; j < j1; j += nteams * U) {
+    uint4 vmx[U], vmn[U];
+    bool ok[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int ju = j + u * nteams;
+      ok[u] = false;
+      if (ju < j1) {
+        const int pj = ju / R;
+        const int page = s_page[pj - pg0];
+        if (page >= 0) {
+          ok[u] = true;
+          const int64_t off = ((int64_t)page * R + (ju - pj * R)) * row_elems + (int64_t)n * D + lt * VE;
+          if (has_ch) {
+            vmx[u] = __ldg(reinterpret_cast<const uint4*>(maxm + off));
+            vmn[u] = __ldg(reinterpret_cast<const uint4*>(minm + off));
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int ju = j + u * nteams;
+      if (ju >= j1) break;  // uniform across the team
+      float acc = 0.f;
+      if (ok[u] && has_ch) {
+        float fx[VE], fn[VE];
+        Vec16<T>::widen(vmx[u], fx);
+        Vec16<T>::widen(vmn[u], fn);
+#pragma unroll
+        for (int e = 0; e < VE; ++e) acc = fmaf(qp[e], fx[e], fmaf(qn[e], fn[e], acc));
+      }
+      for (int o = TL >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(tmask, acc, o);
+      if (lt == 0) srow[ju] = ok[u] ? acc : -INFINITY;
+    }
+  }
+  // Arrive on the row's counter (release: the block's score stores, then the fence, then the
+  // atomic); the last arrival resets it and, after an acquire fence, selects the row.
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    const int prev = atomicAdd(counters + row, 1);
+    s_last = prev == splits - 1;
+    if (s_last) counters[row] = 0;
+  }
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  topk_row_reg<NT, KPT>(p, srow, row, len, tsu);
+}
+
 using ScoresKernel = void (*)(QuestSelectParams, float*, int, int64_t, DevError*);
 
 // The dispatch table shared by supports() and launch(): metadata dtype; the query dtype is read
@@ -669,6 +818,35 @@ MeanKernel pick_mean(const QuestSelectParams& p, int* TL) {
     case DType::f32: return cpl == 2 ? quest_scores_mean_kernel<float, 2> : quest_scores_mean_kernel<float, 1>;
     case DType::f16: return cpl == 2 ? quest_scores_mean_kernel<__half, 2> : quest_scores_mean_kernel<__half, 1>;
     case DType::bf16: return cpl == 2 ? quest_scores_mean_kernel<__nv_bfloat16, 2> : quest_scores_mean_kernel<__nv_bfloat16, 1>;
+    default: return nullptr;
+  }
+}
+
+using FusedKernel = void (*)(QuestSelectParams, float*, int*, int, int, int, int, DevError*);
+
+template <class T, int U>
+FusedKernel fused_by_kpt(int64_t lcap) {
+  return lcap <= kFusedThreads * 8 ? quest_select_fused_kernel<T, 8, U> : quest_select_fused_kernel<T, 16, U>;
+}
+
+// The one-launch path: groupReduce 'mean', metadata rows of at most 32 16-byte chunks per head
+// (one per lane of a team of TL, a power of two), rows of at most kFusedThreads * 16 blocks (the
+// top-k keeps them in registers). Null otherwise, or with SA_CUDA_QS_FUSED=0 (the two-kernel path,
+// for A/B runs).
+FusedKernel pick_fused(const QuestSelectParams& p, int64_t lcap, int* TL) {
+  const int ve = 16 / (int)dtype_size(p.meta_dtype), cpr = p.head_dim / ve;
+  if (p.group_reduce != GroupReduce::mean || lcap > kFusedThreads * 16 || cpr > 32) return nullptr;
+  const char* fe = std::getenv("SA_CUDA_QS_FUSED");
+  if (fe && std::string(fe) == "0") return nullptr;
+  int tl = 1;
+  while (tl < cpr) tl <<= 1;
+  *TL = tl;
+  const char* ue = std::getenv("SA_CUDA_QS_U");
+  const bool u4 = ue && std::string(ue) == "4";
+  switch (p.meta_dtype) {
+    case DType::f32: return fused_by_kpt<float, 2>(lcap);
+    case DType::f16: return fused_by_kpt<__half, 2>(lcap);
+    case DType::bf16: return u4 ? fused_by_kpt<__nv_bfloat16, 4>(lcap) : fused_by_kpt<__nv_bfloat16, 2>(lcap);
     default: return nullptr;
   }
 }
@@ -721,6 +899,23 @@ Status launch_quest_select(const QuestSelectParams& p, const Launch& l) {
   SA_RETURN_IF_ERROR(l.ws->get((size_t)(rows * std::max<int64_t>(lcap, 1)) * sizeof(float), &ws));
   float* scores = static_cast<float*>(ws);
   int TL = 0;
+  if (FusedKernel fk = pick_fused(p, lcap, &TL)) {
+    // About bps thread blocks per SM over the whole call (SA_CUDA_QS_BPS, default 2); a chunk's
+    // metadata pages must fit the kernel's page table (kFusedThreads entries).
+    const char* be = std::getenv("SA_CUDA_QS_BPS");
+    const int64_t bps = be ? std::max(1, std::atoi(be)) : 2;
+    const int64_t cap = std::max<int64_t>(lcap, 1);
+    int64_t splits = std::max<int64_t>((bps * l.num_sms + rows - 1) / rows, 1);
+    int64_t fchunk = (cap + splits - 1) / splits;
+    fchunk = std::max<int64_t>(std::min<int64_t>(fchunk, (int64_t)(kFusedThreads - 1) * p.meta_rows), 1);
+    splits = (cap + fchunk - 1) / fchunk;
+    SA_RETURN_IF_ERROR(check_grid("quest_select", rows * splits, 1, 1));
+    int* counters = nullptr;
+    SA_RETURN_IF_ERROR(l.ws->counters((size_t)rows, &counters));
+    fk<<<(unsigned)(rows * splits), kFusedThreads, 0, l.stream>>>(p, scores, counters, (int)splits, (int)fchunk, (int)lcap, TL, l.err);
+    SA_CUDA_LAUNCH_CHECK();
+    return Status::Ok();
+  }
   if (MeanKernel mk = pick_mean(p, &TL); mk && !std::getenv("SA_CUDA_QS_GENERIC")) {
     mk<<<dim3((unsigned)chunks, (unsigned)p.num_seqs), kMeanThreads, 0, l.stream>>>(p, scores, (int)chunk, lcap, TL, l.err);
     SA_CUDA_LAUNCH_CHECK();

@@ -1,8 +1,8 @@
 #!/bin/bash
 # The quest_select GPU-machine run (see ../shared/GPU.md and cuda/README.md):
-#   iter:  build, the quest_select vitest sweep and check.mjs --select for the new and old top-k
-#          kernels, the select + sparse benchmarks under the A/B switches (SA_CUDA_QS_TOPK=old,
-#          SA_CUDA_NO_PDL=1)
+#   iter:  build, the quest_select vitest sweep, check.mjs --select (fused and two-kernel paths),
+#          bench_select.mjs over the A/B switches in SEL_VARIANTS (below), the select + sparse
+#          benchmarks of bench.mjs
 #   final: build, tsc, the full vitest suite with SA_REQUIRE_CUDA=1, verify --backend cuda,
 #          compute-sanitizer memcheck over check.mjs --select, the select + sparse benchmarks of this
 #          tree and of the baseline quest_select.cu in
@@ -17,16 +17,18 @@ tar -xJf .gpu/node_modules.tar.xz
   || { tail -60 "$OUT/build.log"; exit 1; }
 grep -E "^real" "$OUT/build.log"
 export NO_COLOR=1
+# A/B settings of the quest_select switches (bench_select.mjs 'name:ENV=v ...'): blocks per SM of the
+# fused kernel, metadata blocks per team in flight, the two-kernel path.
+SEL_VARIANTS=("fused:" "bps1:SA_CUDA_QS_BPS=1" "bps4:SA_CUDA_QS_BPS=4" "bps8:SA_CUDA_QS_BPS=8" "u4:SA_CUDA_QS_U=4"
+  "u4bps4:SA_CUDA_QS_U=4 SA_CUDA_QS_BPS=4" "twokernel:SA_CUDA_QS_FUSED=0")
 if [[ $1 == iter ]]; then
-  for t in new old; do
-    SA_CUDA_QS_TOPK=$t SA_REQUIRE_CUDA=1 timeout 100 node node_modules/vitest/vitest.mjs run experiments/3_quest_select > "$OUT/vitest_$t.log" 2>&1
-    echo "vitest quest_select (top-k $t) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_$t.log")"
-    SA_CUDA_QS_TOPK=$t timeout 60 node cuda/tools/check.mjs --select 2>&1 | grep -E "FAIL|cuda check \(" | head -5
+  SA_REQUIRE_CUDA=1 timeout 100 node node_modules/vitest/vitest.mjs run experiments/3_quest_select > "$OUT/vitest_sel.log" 2>&1
+  echo "vitest quest_select rc $?: $(grep -E 'Tests  ' "$OUT/vitest_sel.log")"; grep -E "FAIL|AssertionError" "$OUT/vitest_sel.log" | head -8
+  for v in "fused:" "twokernel:SA_CUDA_QS_FUSED=0"; do
+    env ${v#*:} timeout 60 node cuda/tools/check.mjs --select 2>&1 | grep -E "FAIL|cuda check \(" | head -5 | sed "s/^/${v%%:*}: /"
   done
-  for v in "new:" "nopdl:SA_CUDA_NO_PDL=1" "oldtopk:SA_CUDA_QS_TOPK=old SA_CUDA_NO_PDL=1"; do
-    name=${v%%:*}; envs=${v#*:}
-    env $envs timeout 60 node cuda/tools/bench.mjs /tmp/b.json --only=sparse --quick 2>&1 | grep -E "quest_select|sparse" | sed "s/^/$name: /"
-  done
+  timeout 120 node cuda/tools/bench_select.mjs "${SEL_VARIANTS[@]}" 2>&1 | tee "$OUT/bench_select.log"
+  timeout 60 node cuda/tools/bench.mjs /tmp/b.json --only=sparse --quick 2>&1 | grep -E "ceiling|quest_select|sparse"
 fi
 if [[ $1 == final ]]; then
   node node_modules/typescript/bin/tsc -p tsconfig.json >> "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
