@@ -1,0 +1,349 @@
+// Paged attention for multi-query and chunked prefill on Hopper warpgroup MMA (sm_90a wgmma): a
+// thread block owns M = 128 packed query rows (query token x query head of one KV group, so each
+// K/V tile is read once per group), two warpgroups of 64 rows each, and walks all visible keys in
+// tiles of 64. K/V rows are gathered through the block table (any blockSize, NHD or HND) with a
+// cp.async pipeline into 128-byte-swizzled shared memory, which wgmma reads through descriptors:
+// S = Q K^T with both operands in shared memory, O += P V with P from registers (the S accumulators
+// re-packed) and V N-major. Online softmax in f32, base 2. Block selection and short calls take
+// attn_tc.cuh / attn_decode.cuh; this kernel has no KV splits (it runs only with a full wave).
+#pragma once
+#include <cstdlib>
+
+#include "attn_common.cuh"
+#include "wgmma.cuh"
+
+namespace select_attn::cuda {
+
+template <int D>
+struct WgCfg {
+  static constexpr int kWG = 2;                       // warpgroups, 64 packed rows each
+  static constexpr int kThreads = 128 * kWG;
+  static constexpr int M = 64 * kWG;                  // packed query rows per thread block
+  static constexpr int TN = 64;                       // keys per tile
+  static constexpr int STAGES = D >= 256 ? 2 : 4;     // K/V tiles in flight
+  static constexpr int RSLOTS = STAGES + 1;           // resolved-row ring (see the row pipeline)
+  static constexpr int Q_BYTES = M * D * 2;
+  static constexpr int TILE_BYTES = TN * D * 2;
+  static constexpr int STAGE_BYTES = 2 * TILE_BYTES;  // K and V
+  static constexpr int SMEM = 1024 + Q_BYTES + STAGES * STAGE_BYTES;  // + 1 KB to align the swizzle atoms
+  static_assert(D % 64 == 0, "rows are whole 128-byte swizzle lines");
+};
+
+// Byte offset of 16-byte chunk c of row r in a tile of R rows stored as D/64 slabs of [R][128 B]
+// with the 128-byte swizzle (chunk ^ row % 8), the layout wgmma's SWIZZLE_128B descriptors name.
+__device__ __forceinline__ uint32_t wg_off(int R, int r, int c) {
+  return (uint32_t)((c >> 3) * (R * 128) + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+// Shared-memory matrix descriptor, 128-byte swizzle (PTX "matrix-descriptor-encode").
+__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
+  return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((uint64_t)((lbo >> 4) & 0x3FFF) << 16) |
+         ((uint64_t)((sbo >> 4) & 0x3FFF) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Keeps the compiler from touching accumulators before the wgmma that writes them has completed.
+template <int N>
+__device__ __forceinline__ void wg_fence_regs(float* d) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+// Makes this thread's generic-proxy shared-memory writes (st.shared, cp.async) visible to wgmma.
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// Grid: (query tiles of M packed rows, B * head groups); block: 256 threads (2 warpgroups).
+// Dynamic shared memory: WgCfg::SMEM (Q tile, then STAGES x (K tile, V tile)).
+template <class T, int D>
+__global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAttentionParams p, AttnPlan plan, DevError* err) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using C = WgCfg<D>;
+  // The resolved-row ring is static shared memory: its size tells the host this body was compiled
+  // (an sm_80 or sm_90 build has an empty kernel with none).
+  __shared__ int64_t sOff[C::RSLOTS][C::TN];  // element offset of each K/V row, -1 = no row (zero-filled)
+  __shared__ int sKpos[C::RSLOTS][C::TN];     // key position of each row, -1 = masked
+  __shared__ unsigned sBad[C::RSLOTS][2];     // per resolving warp: rows of the tile that are masked
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw_a = smem_u32(smem_raw);
+  unsigned char* smem = smem_raw + (((raw_a + 1023u) & ~1023u) - raw_a);
+  unsigned char* sQ = smem;
+  unsigned char* pipe = smem + C::Q_BYTES;
+  const uint32_t sQa = smem_u32(sQ), pipe_a = smem_u32(pipe);
+
+  const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 7, warp = (tid >> 5) & 3;
+  const int qtile = gridDim.x - 1 - blockIdx.x;  // heaviest (latest) query tiles first
+  const int b = blockIdx.y / plan.head_groups, hg = blockIdx.y % plan.head_groups;
+  const int H = p.num_qo_heads, N = p.num_kv_heads, G = H / N, hp = plan.hp;
+  const int h0 = hg * hp, n = h0 / G;
+  const bool reporter = blockIdx.x == 0 && hg == 0 && tid == 0;
+
+  const SeqInfo s = seq_info(p, b, reporter, err);
+  if (!s.ok) return;
+  const int rows = s.qlen * hp;
+  const int r0 = qtile * C::M;
+  if (r0 >= rows) return;
+  const int64_t first_q = s.len - s.qlen;
+  const int i_lo = r0 / hp, i_hi = min(rows - 1, r0 + C::M - 1) / hp;
+  const KeyRange kr = key_range(p, s.len, first_q + i_lo, first_q + i_hi, C::TN);
+  const int64_t ntiles = kr.count();
+
+  // ---- Q tile: rows r -> (token r / hp, head h0 + r % hp); rows past the sequence are zero ----
+  for (int idx = tid; idx < C::M * (D / 8); idx += C::kThreads) {
+    const int r = idx / (D / 8), c = idx % (D / 8);
+    const int rr = r0 + r;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (rr < rows) {
+      const int64_t qrow = s.qstart + rr / hp;
+      v = *reinterpret_cast<const uint4*>(static_cast<const T*>(p.q) + (qrow * H + h0 + rr % hp) * D + c * 8);
+    }
+    *reinterpret_cast<uint4*>(sQ + wg_off(C::M, r, c)) = v;
+  }
+
+  // ---- row resolution: thread t < TN owns row t of every tile. Its table entry is loaded into a
+  // register one iteration before the row's offset is stored, so no table load is waited on
+  // inside an iteration; the ring keeps a tile's rows until the tile has been computed.
+  const T* kc = static_cast<const T*>(p.k_cache);
+  const T* vc = static_cast<const T*>(p.v_cache);
+  const int bs = p.block_size;
+  const int32_t* table = p.block_tables + (int64_t)b * p.max_blocks_per_seq;
+  auto pos_of = [&](int64_t v) -> int {
+    if (v >= ntiles) return -1;
+    const int64_t pos = kr.unit(v) * C::TN + tid;
+    return pos < s.len ? (int)pos : -1;
+  };
+  auto blk_of = [&](int pos) -> int { return pos >= 0 ? table[pos / bs] : -1; };
+  auto store_row = [&](int64_t v, int pos, int blk) {
+    int64_t off = -1;
+    if (pos >= 0) {
+      if (blk < 0 || blk >= p.num_blocks) {
+        report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, pos / bs, 0, blk, p.num_blocks);
+        pos = -1;
+      } else {
+        off = paged_off(p.layout, blk, pos % bs, n, bs, N, D);
+      }
+    }
+    const int slot = (int)(v % C::RSLOTS);
+    sOff[slot][tid] = off;
+    sKpos[slot][tid] = pos;
+    const unsigned bad = __ballot_sync(0xffffffffu, pos < 0);
+    if (lane == 0) sBad[slot][tid >> 5] = bad;
+  };
+  auto copy_tile = [&](int64_t v) {
+    const int slot = (int)(v % C::RSLOTS);
+    unsigned char* kd = pipe + (int)(v % C::STAGES) * C::STAGE_BYTES;
+    unsigned char* vd = kd + C::TILE_BYTES;
+#pragma unroll
+    for (int idx = tid; idx < C::TN * (D / 8); idx += C::kThreads) {
+      const int r = idx / (D / 8), c = idx % (D / 8);
+      const int64_t off = sOff[slot][r];
+      const int64_t src = off < 0 ? 0 : off + c * 8;
+      cp_async16(kd + wg_off(C::TN, r, c), kc + src, off < 0 ? 0 : 16);
+      cp_async16(vd + wg_off(C::TN, r, c), vc + src, off < 0 ? 0 : 16);
+    }
+  };
+
+  // ---- per-thread rows g and g + 8 of its warp's 16 ----
+  const int g = lane >> 2, cq = lane & 3;
+  const int wrow = wg * 64 + warp * 16;  // first row of this warp in the tile
+  int qpos[2], head[2];
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    const int rr = r0 + wrow + g + hr * 8;
+    qpos[hr] = (int)first_q + rr / hp;
+    head[hr] = h0 + rr % hp;
+  }
+  const int qmin = (int)first_q + (r0 + wrow) / hp;  // earliest query position among the warp's rows
+  float o[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
+  float sc[32];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) sc[i] = 0.f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  const bool plain = !(p.softcap > 0.f) && !p.maybe_alibi_slopes && p.sliding_window == 0;
+  const bool upper = p.causal || p.sliding_window > 0;
+  const float c2 = p.scale * kLog2e;
+
+  // ---- the pipeline: tiles 0..STAGES-2 in flight before the loop ----
+  if (tid < C::TN) store_row(0, pos_of(0), blk_of(pos_of(0)));
+  for (int st = 0; st < C::STAGES - 1; ++st) {
+    __syncthreads();
+    if (st < ntiles) copy_tile(st);
+    cp_async_commit();
+    if (tid < C::TN) store_row(st + 1, pos_of(st + 1), blk_of(pos_of(st + 1)));
+  }
+  int posN = -1, blkN = -1;
+  if (tid < C::TN) {
+    posN = pos_of(C::STAGES);
+    blkN = blk_of(posN);
+  }
+
+  const uint64_t q_desc0 = wg_desc(sQa + wg * 64 * 128, 16, 1024);
+  for (int64_t v = 0; v < ntiles; ++v) {
+    cp_async_wait<C::STAGES - 2>();
+    fence_proxy_async();
+    __syncthreads();
+    if (v + C::STAGES - 1 < ntiles) copy_tile(v + C::STAGES - 1);
+    cp_async_commit();
+    if (tid < C::TN) {
+      store_row(v + C::STAGES, posN, blkN);
+      posN = pos_of(v + C::STAGES + 1);
+      blkN = blk_of(posN);
+    }
+
+    // S = Q K^T (64 rows x 64 keys per warpgroup).
+    const uint32_t k_a = pipe_a + (uint32_t)(v % C::STAGES) * C::STAGE_BYTES;
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint32_t koff = (uint32_t)(kk & 3) * 32u;  // k16 step inside a 128-byte line
+      const uint64_t da = q_desc0 + (((uint64_t)((kk >> 2) * C::M * 128) + koff) >> 4);
+      const uint64_t db = wg_desc(k_a + (kk >> 2) * (C::TN * 128) + koff, 16, 1024);
+      wgmma_ss<T, 64>(sc, da, db, kk > 0 ? 1 : 0);
+    }
+    wg_commit();
+    wg_wait0();
+    wg_fence_regs<32>(sc);
+
+    // Logits, masks, online softmax (rows g and g+8; a row's 4 owners are lanes 4g..4g+3).
+    const int slot = (int)(v % C::RSLOTS);
+    const int kb0 = (int)(kr.unit(v) * C::TN);
+    const bool full = plain && (sBad[slot][0] | sBad[slot][1]) == 0u && (!upper || kb0 + C::TN - 1 <= qmin);
+    float mx[2] = {m_run[0], m_run[1]};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int hr = e >> 1;
+        float x = sc[j * 4 + e];
+        if (full) {
+          x *= c2;
+        } else {
+          const int kp = sKpos[slot][j * 8 + 2 * cq + (e & 1)];
+          x = plain ? ((kp >= 0 && (!upper || kp <= qpos[hr])) ? x * c2 : -INFINITY) : logit2(p, x, kp, qpos[hr], head[hr]);
+        }
+        sc[j * 4 + e] = x;
+        mx[hr] = fmaxf(mx[hr], x);
+      }
+    }
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
+      mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
+    }
+    float alpha[2];
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const float mref = mx[hr] == -INFINITY ? 0.f : mx[hr];
+      alpha[hr] = mx[hr] == m_run[hr] ? 1.f : exp2f(m_run[hr] - mref);  // 0 when m_run was -inf
+      m_run[hr] = mx[hr];
+      l_run[hr] *= alpha[hr];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float p0 = exp2f(sc[j * 4 + 2 * hr] - mref), p1 = exp2f(sc[j * 4 + 2 * hr + 1] - mref);
+        sc[j * 4 + 2 * hr] = p0;
+        sc[j * 4 + 2 * hr + 1] = p1;
+        l_run[hr] += p0 + p1;
+      }
+    }
+    if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {  // the running max moved
+#pragma unroll
+      for (int i = 0; i < D / 8; ++i) {
+        o[i * 4 + 0] *= alpha[0];
+        o[i * 4 + 1] *= alpha[0];
+        o[i * 4 + 2] *= alpha[1];
+        o[i * 4 + 3] *= alpha[1];
+      }
+    }
+    // O += P V: P is the S accumulator re-packed (the C layout of two n8 blocks is an A fragment).
+    uint32_t pa[4][4];
+#pragma unroll
+    for (int kb = 0; kb < 4; ++kb) {
+      pa[kb][0] = pack2<T>(sc[8 * kb + 0], sc[8 * kb + 1]);
+      pa[kb][1] = pack2<T>(sc[8 * kb + 2], sc[8 * kb + 3]);
+      pa[kb][2] = pack2<T>(sc[8 * kb + 4], sc[8 * kb + 5]);
+      pa[kb][3] = pack2<T>(sc[8 * kb + 6], sc[8 * kb + 7]);
+    }
+    const uint32_t v_a = k_a + C::TILE_BYTES;
+    wg_fence();
+#pragma unroll
+    for (int kb = 0; kb < 4; ++kb) wgmma_rs<T, D>(o, pa[kb], wg_desc(v_a + kb * 16 * 128, C::TN * 128, 1024));
+    wg_commit();
+    wg_wait0();
+    wg_fence_regs<D / 2>(o);
+  }
+  cp_async_wait<0>();
+
+  // ---- epilogue: normalized rows straight from the accumulators ----
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    l_run[hr] += __shfl_xor_sync(0xffffffffu, l_run[hr], 1);
+    l_run[hr] += __shfl_xor_sync(0xffffffffu, l_run[hr], 2);
+  }
+  T* out = static_cast<T*>(p.out);
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    const int rr = r0 + wrow + g + hr * 8;
+    if (rr >= rows) continue;
+    const float lse2 = (m_run[hr] == -INFINITY || l_run[hr] <= 0.f) ? -INFINITY : m_run[hr] + log2f(l_run[hr]);
+    float lse;
+    const float f = final_scale(p, head[hr], lse2, &lse) * (lse2 == -INFINITY ? 0.f : 1.f / l_run[hr]);
+    const int64_t qrow = s.qstart + rr / hp;
+    T* orow = out + (qrow * H + head[hr]) * D;
+#pragma unroll
+    for (int i = 0; i < D / 8; ++i)
+      *reinterpret_cast<uint32_t*>(orow + i * 8 + 2 * cq) = pack2<T>(o[i * 4 + 2 * hr] * f, o[i * 4 + 2 * hr + 1] * f);
+    if (cq == 0 && p.maybe_lse) p.maybe_lse[qrow * H + head[hr]] = lse;
+  }
+#endif
+}
+
+// Whether the Hopper kernel runs this call, and the launch. It needs the sm_90a body (a build
+// with 90a in SA_CUDA_ARCHS, running on sm_90), q and KV of one 16-bit dtype, headDim 64/128/256,
+// no block selection, and at least one full wave of thread blocks (it has no KV splits; smaller
+// calls keep the split-KV kernel). SA_CUDA_WG=0 turns it off, SA_CUDA_WG=1 takes it whenever
+// it can run (tests use both).
+template <class T, int D>
+Status launch_wg_shape(const PagedAttentionParams& p, const Launch& l, const AttnPlan& plan, bool* taken) {
+  using C = WgCfg<D>;
+  auto kern = attn_wg_kernel<T, D>;
+  static int state = 0;  // 0 unknown, 1 usable, -1 not compiled for this device / too little shared memory
+  *taken = false;
+  if (state == 0) {
+    cudaFuncAttributes attr{};
+    int dev = 0, major = 0;
+    state = -1;
+    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+        major == 9 && cudaFuncGetAttributes(&attr, kern) == cudaSuccess && attr.sharedSizeBytes > 0 &&
+        C::SMEM + (int)attr.sharedSizeBytes <= l.smem_optin &&
+        cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM) == cudaSuccess)
+      state = 1;
+    cudaGetLastError();  // a refused query leaves no sticky error behind
+  }
+  const char* env = std::getenv("SA_CUDA_WG");
+  if (state != 1 || (env && env[0] == '0') || p.maybe_block_selection) return Status::Ok();
+  const int64_t qtiles = ((int64_t)p.max_q_len * plan.hp + C::M - 1) / C::M;
+  const int64_t ys = (int64_t)p.num_seqs * plan.head_groups;
+  if (!(env && env[0] == '1') && qtiles * ys < l.num_sms) return Status::Ok();
+  SA_RETURN_IF_ERROR(check_grid("paged_attention", qtiles, ys, 1));
+  *taken = true;
+  kern<<<dim3((unsigned)qtiles, (unsigned)ys, 1), C::kThreads, C::SMEM, l.stream>>>(p, plan, l.err);
+  SA_CUDA_LAUNCH_CHECK();
+  return Status::Ok();
+}
+
+// Runs the call on the Hopper kernel when it can take it (*taken), see launch_wg_shape.
+template <class T>
+Status launch_wg(const PagedAttentionParams& p, const Launch& l, const AttnPlan& plan, bool* taken) {
+  *taken = false;
+  if ((int64_t)p.max_q_len * plan.hp <= 16) return Status::Ok();  // decode: attn_decode.cuh
+  switch (p.head_dim) {
+    case 64: return launch_wg_shape<T, 64>(p, l, plan, taken);
+    case 128: return launch_wg_shape<T, 128>(p, l, plan, taken);
+    case 256: return launch_wg_shape<T, 256>(p, l, plan, taken);
+    default: return Status::Ok();
+  }
+}
+
+}  // namespace select_attn::cuda

@@ -1,0 +1,44 @@
+#!/bin/bash
+# The GPU-machine run for the Hopper prefill kernel (attn_wg.cuh; see ../shared/GPU.md, cuda/README.md):
+# build for sm_90a, the paged_attention sweep and check.mjs with the kernel forced on (SA_CUDA_WG=1)
+# and by default, then the chunked-prefill benchmark with the kernel off (mma.sync) and on.
+# Usage (device tool, carry .gpu): bash cuda/tools/gpu_wg.sh [full]   (full: + the whole suite and verify)
+set -u
+OUT=${OUT:-/tmp/sa_out}; mkdir -p "$OUT"
+xz -dc .gpu/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
+tar -xJf .gpu/node_modules.tar.xz
+# WG_PIN_QS=1: build the committed quest_select.cu (.gpu/qs_head.cu) when another change to it is in progress
+[[ ${WG_PIN_QS:-0} == 1 ]] && cp .gpu/qs_head.cu cuda/quest_select.cu
+{ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv; date -u;
+  time node node_modules/cmake-js/bin/cmake-js compile --CDCMAKE_CUDA_ARCHITECTURES=90a ; } > "$OUT/build.log" 2>&1 \
+  || { tail -60 "$OUT/build.log"; exit 1; }
+head -2 "$OUT/build.log"; grep -E "^real" "$OUT/build.log"
+export NO_COLOR=1
+if [[ ${1:-} == ncu ]]; then  # profile one chunk call of the prefill benchmark (bench.mjs --only=ncu: the 2048 queries over 8192 keys chunk)
+  timeout 300 ncu --clock-control none -k regex:attn_wg --launch-count 1 --section SpeedOfLight \
+    --section WarpStateStats --section SchedulerStats --section Occupancy --section MemoryWorkloadAnalysis \
+    --section ComputeWorkloadAnalysis --section LaunchStats node cuda/tools/bench.mjs /tmp/pf.json --only=ncu > "$OUT/ncu.txt" 2>&1
+  echo "ncu rc $?"; grep -vE "^==PROF==|^\s*$|----" "$OUT/ncu.txt" | grep -E "  [A-Z]" | cut -c1-130 | head -120
+  exit 0
+fi
+for wg in 1 default; do
+  if [[ $wg == 1 ]]; then export SA_CUDA_WG=1; else unset SA_CUDA_WG; fi
+  SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_pa_$wg.log" 2>&1
+  echo "vitest paged_attention (SA_CUDA_WG=$wg) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_pa_$wg.log")"
+  grep -E "FAIL|AssertionError|expected" "$OUT/vitest_pa_$wg.log" | head -12
+  timeout 120 node cuda/tools/check.mjs --quick > "$OUT/check_$wg.log" 2>&1
+  echo "check.mjs (SA_CUDA_WG=$wg): $(grep -E 'cuda check' "$OUT/check_$wg.log")"; grep FAIL "$OUT/check_$wg.log" | head -8
+done
+unset SA_CUDA_WG
+for wg in 0 default 0 default; do
+  if [[ $wg == 0 ]]; then export SA_CUDA_WG=0; else unset SA_CUDA_WG; fi
+  timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "ceiling|prefill" | sed "s/^/SA_CUDA_WG=$wg: /"
+done
+unset SA_CUDA_WG
+if [[ ${1:-} == full ]]; then
+  node node_modules/typescript/bin/tsc -p tsconfig.json >> "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+  SA_REQUIRE_CUDA=1 timeout 300 node node_modules/vitest/vitest.mjs run > "$OUT/vitest.log" 2>&1; echo "full vitest rc $?"
+  grep -E "Test Files|Tests  |Duration" "$OUT/vitest.log"; grep -E "FAIL" "$OUT/vitest.log" | head -10
+  timeout 100 node dist/src/cli/main.js verify --backend cuda > "$OUT/verify.log" 2>&1; echo "verify rc $?"
+  grep -E "^FAIL|passed|skipped" "$OUT/verify.log" | head -10
+fi
