@@ -19,12 +19,15 @@ grep -E "^real" "$OUT/build.log"
 export NO_COLOR=1
 # A/B settings of the quest_select switches (bench_select.mjs 'name:ENV=v ...'): blocks per SM of the
 # fused kernel, metadata blocks per team in flight, the two-kernel path.
-SEL_VARIANTS=("fused:" "bps1:SA_CUDA_QS_BPS=1" "bps4:SA_CUDA_QS_BPS=4" "bps8:SA_CUDA_QS_BPS=8" "u4:SA_CUDA_QS_U=4"
-  "u4bps4:SA_CUDA_QS_U=4 SA_CUDA_QS_BPS=4" "twokernel:SA_CUDA_QS_FUSED=0")
+SEL_VARIANTS=("plain:" "acq:SA_CUDA_QS_X=2" "range:SA_CUDA_QS_X=4" "acqrange:SA_CUDA_QS_X=6" "bps2:SA_CUDA_QS_BPS=2"
+  "dbg0:SA_CUDA_QS_X=1 SA_CUDA_QS_DBG=0" "notopk:SA_CUDA_QS_X=1 SA_CUDA_QS_DBG=1" "prologue:SA_CUDA_QS_X=1 SA_CUDA_QS_DBG=16"
+  "retfirst:SA_CUDA_QS_X=1 SA_CUDA_QS_DBG=4" "twokernel:SA_CUDA_QS_FUSED=0")
 if [[ $1 == iter ]]; then
-  SA_REQUIRE_CUDA=1 timeout 100 node node_modules/vitest/vitest.mjs run experiments/3_quest_select > "$OUT/vitest_sel.log" 2>&1
-  echo "vitest quest_select rc $?: $(grep -E 'Tests  ' "$OUT/vitest_sel.log")"; grep -E "FAIL|AssertionError" "$OUT/vitest_sel.log" | head -8
-  for v in "fused:" "twokernel:SA_CUDA_QS_FUSED=0"; do
+  for x in 0 6; do
+    SA_CUDA_QS_X=$x SA_REQUIRE_CUDA=1 timeout 100 node node_modules/vitest/vitest.mjs run experiments/3_quest_select > "$OUT/vitest_sel$x.log" 2>&1
+    echo "vitest quest_select (SA_CUDA_QS_X=$x) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_sel$x.log")"; grep -E "FAIL|AssertionError" "$OUT/vitest_sel$x.log" | head -8
+  done
+  for v in "fused:" "twokernel:SA_CUDA_QS_FUSED=0" "acq:SA_CUDA_QS_X=2" "range:SA_CUDA_QS_X=4" "acqrange:SA_CUDA_QS_X=6"; do
     env ${v#*:} timeout 60 node cuda/tools/check.mjs --select 2>&1 | grep -E "FAIL|cuda check \(" | head -5 | sed "s/^/${v%%:*}: /"
   done
   timeout 120 node cuda/tools/bench_select.mjs "${SEL_VARIANTS[@]}" 2>&1 | tee "$OUT/bench_select.log"
