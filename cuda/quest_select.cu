@@ -1,9 +1,10 @@
-// quest_select on cuda (SPEC section 2): two kernels, no host sync. The scores kernel splits each
-// sequence's blocks over many thread blocks that read whole metadata rows (all KV heads, 16-byte
-// loads, the reads spread over the whole GPU); the top-k kernel (one thread block per output row,
-// launched as a programmatic dependent on sm_90 so its launch overlaps the scores) applies the
-// forced blocks (stale, window, sinks), radix-selects the best candidates, and writes the ids in
-// ascending order.
+// quest_select on cuda (SPEC section 2), no host sync. groupReduce 'mean' with rows of at most 4096
+// blocks: ONE launch (quest_select_fused_kernel) whose thread blocks score chunks of a row and whose
+// last block per row selects its top-k. Otherwise two kernels: a scores kernel that splits each
+// sequence's blocks over many thread blocks reading whole metadata rows (all KV heads, 16-byte
+// loads), and a top-k kernel (one thread block per output row, launched as a programmatic dependent
+// on sm_90). The top-k applies the forced blocks (stale, window, sinks), radix-selects the best
+// candidates, and writes the ids in ascending order.
 #include <cstdlib>
 
 #include "launch.h"
@@ -473,18 +474,16 @@ __global__ void __launch_bounds__(kSelThreads) quest_topk_kernel(QuestSelectPara
 // The top-k of one output row by a block of NT threads, for rows of at most NT * KPT candidates
 // (the same selection as quest_topk_kernel): the candidates' keys sit in registers (thread t owns
 // candidates [t*KPT, t*KPT + KPT), so output positions follow from one block scan) and each radix
-// pass costs one barrier: every pass counts into its own histogram (all zeroed up front;
-// warp-aggregated atomics) and every warp finds the threshold bucket itself. At most 6 barriers per
-// row. The scores are read through L2 (__ldcg): in the fused kernel other thread blocks wrote them
+// pass costs one barrier: every pass counts into its own histogram (all zeroed up front; plain
+// shared atomics: warp aggregation with match.any measured 1.5 us slower per row) and every warp
+// finds the threshold bucket itself. At most 6 barriers per row. The scores are read through L2 (__ldcg): in the fused kernel other thread blocks wrote them
 // during this grid. (One histogram per warp instead, 32 KB of shared memory, measured slower: the
 // scores kernel uses none, and the SMs' shared-memory carve-out then changes between the kernels.)
 // len, tsu: the row's validated seqLens / tokensSinceMetadataUpdate; L = ceil(len / bs) <= lcap.
-// RANGE: [rmin, rmax] holds every candidate's key (from the fused kernel's scoring blocks) and
-// s_hist is zero and visible, so the row's key range costs no barrier here.
-template <int NT, int KPT, bool RANGE>
-__device__ __forceinline__ void topk_row_reg(const QuestSelectParams& p, const float* srow, int64_t orow, int len, int tsu,
-                                             int (*s_hist)[256], uint32_t rmin, uint32_t rmax) {
+template <int NT, int KPT>
+__device__ __forceinline__ void topk_row_reg(const QuestSelectParams& p, const float* srow, int64_t orow, int len, int tsu) {
   constexpr int NW = NT / 32;
+  __shared__ __align__(16) int s_hist[4][256];  // one per 8-bit pass (32-bit keys)
   __shared__ uint32_t s_range[2 * NW];
   __shared__ int s_scan[NW];
   const int bs = p.block_size;
@@ -518,35 +517,31 @@ __device__ __forceinline__ void topk_row_reg(const QuestSelectParams& p, const f
   uint32_t key[KPT];
 #pragma unroll
   for (int m = 0; m < KPT; ++m) key[m] = m < nval ? fkey(__ldcg(srow + npre + i0 + m)) : 0u;
+  for (int i = threadIdx.x; i < 4 * 256 / 4; i += NT) reinterpret_cast<int4*>(&s_hist[0][0])[i] = make_int4(0, 0, 0, 0);
   // The digits start at the highest bit where the row's keys differ (see quest_topk_kernel).
-  uint32_t kmin = rmin, kmax = rmax;
-  if (!RANGE) {
-    for (int i = threadIdx.x; i < 4 * 256 / 4; i += NT) reinterpret_cast<int4*>(&s_hist[0][0])[i] = make_int4(0, 0, 0, 0);
-    kmin = 0xffffffffu;
-    kmax = 0u;
+  uint32_t kmin = 0xffffffffu, kmax = 0u;
 #pragma unroll
-    for (int m = 0; m < KPT; ++m)
-      if (m < nval) {
-        kmin = min(kmin, key[m]);
-        kmax = max(kmax, key[m]);
-      }
+  for (int m = 0; m < KPT; ++m)
+    if (m < nval) {
+      kmin = min(kmin, key[m]);
+      kmax = max(kmax, key[m]);
+    }
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      kmin = min(kmin, __shfl_xor_sync(0xffffffffu, kmin, o));
-      kmax = max(kmax, __shfl_xor_sync(0xffffffffu, kmax, o));
-    }
-    if (lane == 0) {
-      s_range[warp] = kmin;
-      s_range[NW + warp] = kmax;
-    }
-    __syncthreads();
-    kmin = s_range[0];
-    kmax = s_range[NW];
+  for (int o = 16; o > 0; o >>= 1) {
+    kmin = min(kmin, __shfl_xor_sync(0xffffffffu, kmin, o));
+    kmax = max(kmax, __shfl_xor_sync(0xffffffffu, kmax, o));
+  }
+  if (lane == 0) {
+    s_range[warp] = kmin;
+    s_range[NW + warp] = kmax;
+  }
+  __syncthreads();
+  kmin = s_range[0];
+  kmax = s_range[NW];
 #pragma unroll
-    for (int w = 1; w < NW; ++w) {
-      kmin = min(kmin, s_range[w]);
-      kmax = max(kmax, s_range[NW + w]);
-    }
+  for (int w = 1; w < NW; ++w) {
+    kmin = min(kmin, s_range[w]);
+    kmax = max(kmax, s_range[NW + w]);
   }
   int top = kmin == kmax ? -1 : 31 - __clz(kmin ^ kmax);  // highest differing bit
   const uint32_t low = top >= 31 ? 0xffffffffu : top < 0 ? 0u : ((1u << (top + 1)) - 1u);
@@ -642,8 +637,7 @@ __global__ void __launch_bounds__(NT) quest_topk_reg_kernel(QuestSelectParams p,
   pdl_wait();  // every thread block waits, so this grid never completes before the scores
   if (len < 0 || tsu < 0 || tsu > len) return;  // reported by the scores kernel
   if (((int64_t)len + bs - 1) / bs > lcap) return;
-  __shared__ __align__(16) int s_hist[4][256];  // one per 8-bit pass (32-bit keys)
-  topk_row_reg<NT, KPT, false>(p, scores + orow * lcap, orow, len, tsu, s_hist, 0u, 0u);
+  topk_row_reg<NT, KPT>(p, scores + orow * lcap, orow, len, tsu);
 }
 
 // Grid: (B * N rows x splits), 1-D, the splits of a row adjacent; block: kFusedThreads.
@@ -655,31 +649,26 @@ __global__ void __launch_bounds__(NT) quest_topk_reg_kernel(QuestSelectParams p,
 // before using any, so a block's prologue costs one memory round trip and the metadata a second.
 // A team of TL lanes owns a metadata block (one 16-byte chunk of max and one of min per lane; TL is
 // the power of two >= D / chunk, at most 32) with q-bar in registers split by sign (max(q*M, q*m) =
-// q+ * M + q- * m since M >= m); U blocks per team in flight. KPT: candidate keys per thread in the
-// top-k (lcap <= kFusedThreads * KPT).
+// q+ * M + q- * m since M >= m); U = 2 blocks per team in flight (4 measured slower: more registers,
+// fewer blocks per SM). KPT: candidate keys per thread in the top-k (lcap <= kFusedThreads * KPT).
+// At B=1 (H200) the call costs about 3 us of launch, 3.5 us for the first (table, query, seqLens)
+// and 4.8 us for the second (metadata) DRAM round trip plus the arrival, and 4.6 us of top-k.
 __device__ __forceinline__ int atomic_add_acq_rel(int* p, int v) {
   int old;
   asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
   return old;
 }
 
-template <class T, int KPT, int XF>
+template <class T, int KPT>
 __global__ void __launch_bounds__(kFusedThreads) quest_select_fused_kernel(QuestSelectParams p, float* scores, int* counters,
                                                                            int splits, int chunk_blocks, int lcap, int TL,
-                                                                           DevError* err, int dbg_in) {
-  constexpr bool ACQ = XF & 2, RNG = XF & 4;
-  const int dbg = (XF & 1) ? dbg_in : 0;
+                                                                           DevError* err) {
   constexpr int VE = 16 / sizeof(T), NT = kFusedThreads, U = 2;
   __shared__ int s_page[NT];  // this chunk's metadata pages, -1 where the id is outside the pool
   __shared__ int s_last;
-  __shared__ __align__(16) int s_hist[4][256];  // the top-k's radix histograms (one per 8-bit pass)
-  __shared__ uint32_t s_mm[2][NT / 32 + 1];
-  if (dbg & 4) return;
   const int H = p.num_qo_heads, N = p.num_kv_heads, G = H / N, D = p.head_dim, bs = p.block_size, R = p.meta_rows;
   const int row = blockIdx.x / splits, split = blockIdx.x - row * splits;
   const int b = row / N, n = row - b * N;
-  if (RNG)
-    for (int i = threadIdx.x; i < 4 * 256 / 4; i += NT) reinterpret_cast<int4*>(&s_hist[0][0])[i] = make_int4(0, 0, 0, 0);
   const int lane = threadIdx.x & 31, team = threadIdx.x / TL, lt = threadIdx.x % TL, nteams = NT / TL;
   const unsigned tmask = TL == 32 ? 0xffffffffu : (((1u << TL) - 1u) << (lane & ~(TL - 1)));
   const int cpr = D / VE;
@@ -744,8 +733,6 @@ __global__ void __launch_bounds__(kFusedThreads) quest_select_fused_kernel(Quest
     qn[e] = fminf(q, 0.f);
   }
   __syncthreads();
-  if (dbg & 16) return;
-  uint32_t tmin = 0xffffffffu, tmax = 0u;  // keys this thread wrote
   const T* maxm = static_cast<const T*>(p.max_meta);
   const T* minm = static_cast<const T*>(p.min_meta);
   const int64_t row_elems = (int64_t)N * D;
@@ -760,7 +747,7 @@ __global__ void __launch_bounds__(kFusedThreads) quest_select_fused_kernel(Quest
       if (ju < j1) {
         const int pj = ju / R;
         const int page = s_page[pj - pg0];
-        if (page >= 0 && !(dbg & 2)) {
+        if (page >= 0) {
           ok[u] = true;
           const int64_t off = ((int64_t)page * R + (ju - pj * R)) * row_elems + (int64_t)n * D + lt * VE;
           if (has_ch) {
@@ -783,70 +770,22 @@ __global__ void __launch_bounds__(kFusedThreads) quest_select_fused_kernel(Quest
         for (int e = 0; e < VE; ++e) acc = fmaf(qp[e], fx[e], fmaf(qn[e], fn[e], acc));
       }
       for (int o = TL >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(tmask, acc, o);
-      if (dbg & 2) acc = (float)((ju * 2654435761u) >> 8);
-      if (lt == 0) {
-        const float sc = ok[u] || (dbg & 2) ? acc : -INFINITY;
-        srow[ju] = sc;
-        tmin = min(tmin, fkey(sc));
-        tmax = max(tmax, fkey(sc));
-      }
+      if (lt == 0) srow[ju] = ok[u] ? acc : -INFINITY;
     }
   }
-  const int lane_w = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (RNG) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      tmin = min(tmin, __shfl_xor_sync(0xffffffffu, tmin, o));
-      tmax = max(tmax, __shfl_xor_sync(0xffffffffu, tmax, o));
-    }
-    if (lane_w == 0) {
-      s_mm[0][warp] = tmin;
-      s_mm[1][warp] = tmax;
-    }
-  }
-  // Arrive on the row's counter (release: the block's score stores before thread 0's atomic); the
-  // last arrival resets it (and the row's key range words) and selects the row after an acquire.
-  // RNG: the row's key range (min stored complemented, so every word starts and ends at zero).
-  unsigned* cmin = reinterpret_cast<unsigned*>(counters) + (int64_t)gridDim.x / splits;
-  unsigned* cmax = cmin + gridDim.x / splits;
+  // Arrive on the row's counter: thread 0's acq_rel atomic releases the block's score stores
+  // (ordered before it by the barrier) and, in the last block, acquires every other block's; the
+  // scores are then read through L2. (A __threadfence before a relaxed atomic and one after it in
+  // every thread of the last block measured 0.6 us slower at B=1.) The last arrival resets it.
   __syncthreads();
   if (threadIdx.x == 0) {
-    if (RNG) {
-      uint32_t bmin = s_mm[0][0], bmax = s_mm[1][0];
-#pragma unroll
-      for (int w = 1; w < NT / 32; ++w) {
-        bmin = min(bmin, s_mm[0][w]);
-        bmax = max(bmax, s_mm[1][w]);
-      }
-      if (bmin <= bmax) {
-        atomicMax(cmin + row, ~bmin);
-        atomicMax(cmax + row, bmax);
-      }
-    }
-    int prev;
-    if (ACQ) {
-      prev = atomic_add_acq_rel(counters + row, 1);
-    } else {
-      __threadfence();
-      prev = atomicAdd(counters + row, 1);
-    }
-    const bool last = prev == splits - 1;
-    if (last) {
-      if (!ACQ) __threadfence();
-      if (RNG) {
-        s_mm[0][NT / 32] = ~__ldcg(cmin + row);
-        s_mm[1][NT / 32] = __ldcg(cmax + row);
-        cmin[row] = 0;
-        cmax[row] = 0;
-      }
-      counters[row] = 0;
-    }
+    const bool last = atomic_add_acq_rel(counters + row, 1) == splits - 1;
+    if (last) counters[row] = 0;
     s_last = last;
   }
   __syncthreads();
-  if (!s_last || (dbg & 1)) return;
-  if (!ACQ) __threadfence();
-  topk_row_reg<NT, KPT, RNG>(p, srow, row, len, tsu, s_hist, s_mm[0][NT / 32], s_mm[1][NT / 32]);
+  if (!s_last) return;
+  topk_row_reg<NT, KPT>(p, srow, row, len, tsu);
 }
 
 using ScoresKernel = void (*)(QuestSelectParams, float*, int, int64_t, DevError*);
@@ -885,11 +824,11 @@ MeanKernel pick_mean(const QuestSelectParams& p, int* TL) {
   }
 }
 
-using FusedKernel = void (*)(QuestSelectParams, float*, int*, int, int, int, int, DevError*, int);
+using FusedKernel = void (*)(QuestSelectParams, float*, int*, int, int, int, int, DevError*);
 
-template <class T, int XF = 0>
+template <class T>
 FusedKernel fused_by_kpt(int64_t lcap) {
-  return lcap <= kFusedThreads * 8 ? quest_select_fused_kernel<T, 8, XF> : quest_select_fused_kernel<T, 16, XF>;
+  return lcap <= kFusedThreads * 8 ? quest_select_fused_kernel<T, 8> : quest_select_fused_kernel<T, 16>;
 }
 
 // The one-launch path: groupReduce 'mean', metadata rows of at most 32 16-byte chunks per head
@@ -904,17 +843,10 @@ FusedKernel pick_fused(const QuestSelectParams& p, int64_t lcap, int* TL) {
   int tl = 1;
   while (tl < cpr) tl <<= 1;
   *TL = tl;
-  const char* xe = std::getenv("SA_CUDA_QS_X");  // experiment: 1 SA_CUDA_QS_DBG read, 2 acq_rel arrival, 4 key range
-  const int xf = xe ? std::atoi(xe) : 0;
   switch (p.meta_dtype) {
     case DType::f32: return fused_by_kpt<float>(lcap);
     case DType::f16: return fused_by_kpt<__half>(lcap);
-    case DType::bf16:
-      if (xf == 1) return fused_by_kpt<__nv_bfloat16, 1>(lcap);
-      if (xf == 2) return fused_by_kpt<__nv_bfloat16, 2>(lcap);
-      if (xf == 4) return fused_by_kpt<__nv_bfloat16, 4>(lcap);
-      if (xf == 6) return fused_by_kpt<__nv_bfloat16, 6>(lcap);
-      return fused_by_kpt<__nv_bfloat16>(lcap);
+    case DType::bf16: return fused_by_kpt<__nv_bfloat16>(lcap);
     default: return nullptr;
   }
 }
@@ -983,12 +915,10 @@ Status launch_quest_select(const QuestSelectParams& p, const Launch& l) {
     int64_t fchunk = (cap + splits - 1) / splits;
     fchunk = std::max<int64_t>(std::min<int64_t>(fchunk, (int64_t)(kFusedThreads - 1) * p.meta_rows), 1);
     splits = (cap + fchunk - 1) / fchunk;
-    const char* de = std::getenv("SA_CUDA_QS_DBG");
-    const int dbg = de ? std::atoi(de) : 0;
     SA_RETURN_IF_ERROR(check_grid("quest_select", rows * splits, 1, 1));
     int* counters = nullptr;
-    SA_RETURN_IF_ERROR(l.ws->counters((size_t)rows * 3, &counters));  // counts, key-range words
-    fk<<<(unsigned)(rows * splits), kFusedThreads, 0, l.stream>>>(p, scores, counters, (int)splits, (int)fchunk, (int)lcap, TL, l.err, dbg);
+    SA_RETURN_IF_ERROR(l.ws->counters((size_t)rows, &counters));
+    fk<<<(unsigned)(rows * splits), kFusedThreads, 0, l.stream>>>(p, scores, counters, (int)splits, (int)fchunk, (int)lcap, TL, l.err);
     SA_CUDA_LAUNCH_CHECK();
     return Status::Ok();
   }
