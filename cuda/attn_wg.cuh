@@ -19,14 +19,15 @@ struct WgCfg {
   static constexpr int kWG = 2;                       // warpgroups, 64 packed rows each
   static constexpr int kThreads = 128 * kWG;
   static constexpr int M = 64 * kWG;                  // packed query rows per thread block
-  static constexpr int TN = 64;                       // keys per tile
-  static constexpr int STAGES = D >= 256 ? 2 : 4;     // K/V tiles in flight
-  static constexpr int RSLOTS = STAGES + 1;           // resolved-row ring (see the row pipeline)
+  static constexpr int TN = D >= 256 ? 32 : 64;       // keys per tile
+  static constexpr int STAGES = D >= 256 ? 4 : 5;     // K/V tiles resident: STAGES - 2 loading, 1 in S, 1 in P V
+  static constexpr int RSLOTS = STAGES;               // resolved-row ring (see the row pipeline)
   static constexpr int Q_BYTES = M * D * 2;
   static constexpr int TILE_BYTES = TN * D * 2;
   static constexpr int STAGE_BYTES = 2 * TILE_BYTES;  // K and V
   static constexpr int SMEM = 1024 + Q_BYTES + STAGES * STAGE_BYTES;  // + 1 KB to align the swizzle atoms
   static_assert(D % 64 == 0, "rows are whole 128-byte swizzle lines");
+  static_assert(STAGES >= 3, "one tile in S, one in P V, at least one loading");
 };
 
 // Byte offset of 16-byte chunk c of row r in a tile of R rows stored as D/64 slabs of [R][128 B]
@@ -43,12 +44,23 @@ __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32
 
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
-// Keeps the compiler from touching accumulators before the wgmma that writes them has completed.
+template <int N>
+__device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+// Keeps the compiler from touching (or reusing) a wgmma's registers before the wgmma has completed.
 template <int N>
 __device__ __forceinline__ void wg_fence_regs(float* d) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+template <int N>
+__device__ __forceinline__ void wg_fence_regs(uint32_t* d) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(d[i])::"memory");
+}
+__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx.ftz: exp2(-inf) = 0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
 }
 // Makes this thread's generic-proxy shared-memory writes (st.shared, cp.async) visible to wgmma.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -133,8 +145,10 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     const int slot = (int)(v % C::RSLOTS);
     unsigned char* kd = pipe + (int)(v % C::STAGES) * C::STAGE_BYTES;
     unsigned char* vd = kd + C::TILE_BYTES;
+    static_assert(C::TN * (D / 8) % C::kThreads == 0, "whole copy rounds");
 #pragma unroll
-    for (int idx = tid; idx < C::TN * (D / 8); idx += C::kThreads) {
+    for (int i = 0; i < C::TN * (D / 8) / C::kThreads; ++i) {
+      const int idx = tid + i * C::kThreads;
       const int r = idx / (D / 8), c = idx % (D / 8);
       const int64_t off = sOff[slot][r];
       const int64_t src = off < 0 ? 0 : off + c * 8;
@@ -157,17 +171,22 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   float o[D / 2];
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
-  float sc[32];
+  constexpr int NS = C::TN / 2;   // S accumulators per thread
+  constexpr int KB = C::TN / 16;  // k16 steps of P V
+  float sc[NS];
 #pragma unroll
-  for (int i = 0; i < 32; ++i) sc[i] = 0.f;
+  for (int i = 0; i < NS; ++i) sc[i] = 0.f;
+  uint32_t pa[KB][4];  // P of the previous tile, the A operand of its P V
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const bool plain = !(p.softcap > 0.f) && !p.maybe_alibi_slopes && p.sliding_window == 0;
   const bool upper = p.causal || p.sliding_window > 0;
   const float c2 = p.scale * kLog2e;
 
-  // ---- the pipeline: tiles 0..STAGES-2 in flight before the loop ----
+  // ---- the pipeline. Iteration v: tile v's S = Q K^T and tile v-1's O += P V are issued together,
+  // tile v's softmax runs while the tensor cores do P V, then O is rescaled. Tiles v..v+STAGES-3 are
+  // loading or loaded, tile v-1's V is being read: a copy may refill tile v-2's stage.
   if (tid < C::TN) store_row(0, pos_of(0), blk_of(pos_of(0)));
-  for (int st = 0; st < C::STAGES - 1; ++st) {
+  for (int st = 0; st < C::STAGES - 2; ++st) {
     __syncthreads();
     if (st < ntiles) copy_tile(st);
     cp_async_commit();
@@ -175,24 +194,30 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   }
   int posN = -1, blkN = -1;
   if (tid < C::TN) {
-    posN = pos_of(C::STAGES);
+    posN = pos_of(C::STAGES - 1);
     blkN = blk_of(posN);
   }
 
   const uint64_t q_desc0 = wg_desc(sQa + wg * 64 * 128, 16, 1024);
+  auto issue_pv = [&](int64_t u) {  // O += P V for tile u (P in pa)
+    const uint32_t v_a = pipe_a + (uint32_t)(u % C::STAGES) * C::STAGE_BYTES + C::TILE_BYTES;
+#pragma unroll
+    for (int kb = 0; kb < KB; ++kb) wgmma_rs<T, D>(o, pa[kb], wg_desc(v_a + kb * 16 * 128, C::TN * 128, 1024));
+    wg_commit();
+  };
   for (int64_t v = 0; v < ntiles; ++v) {
-    cp_async_wait<C::STAGES - 2>();
+    cp_async_wait<C::STAGES - 3>();
     fence_proxy_async();
     __syncthreads();
-    if (v + C::STAGES - 1 < ntiles) copy_tile(v + C::STAGES - 1);
+    if (v + C::STAGES - 2 < ntiles) copy_tile(v + C::STAGES - 2);
     cp_async_commit();
     if (tid < C::TN) {
-      store_row(v + C::STAGES, posN, blkN);
-      posN = pos_of(v + C::STAGES + 1);
+      store_row(v + C::STAGES - 1, posN, blkN);
+      posN = pos_of(v + C::STAGES);
       blkN = blk_of(posN);
     }
 
-    // S = Q K^T (64 rows x 64 keys per warpgroup).
+    // Issue S = Q K^T (64 rows x TN keys per warpgroup), then the previous tile's P V.
     const uint32_t k_a = pipe_a + (uint32_t)(v % C::STAGES) * C::STAGE_BYTES;
     wg_fence();
 #pragma unroll
@@ -200,31 +225,40 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       const uint32_t koff = (uint32_t)(kk & 3) * 32u;  // k16 step inside a 128-byte line
       const uint64_t da = q_desc0 + (((uint64_t)((kk >> 2) * C::M * 128) + koff) >> 4);
       const uint64_t db = wg_desc(k_a + (kk >> 2) * (C::TN * 128) + koff, 16, 1024);
-      wgmma_ss<T, 64>(sc, da, db, kk > 0 ? 1 : 0);
+      wgmma_ss<T, C::TN>(sc, da, db, kk > 0 ? 1 : 0);
     }
     wg_commit();
-    wg_wait0();
-    wg_fence_regs<32>(sc);
+    if (v > 0) {
+      issue_pv(v - 1);
+      wg_wait<1>();  // S done; P V may still run
+    } else {
+      wg_wait<0>();
+    }
+    wg_fence_regs<NS>(sc);
 
     // Logits, masks, online softmax (rows g and g+8; a row's 4 owners are lanes 4g..4g+3).
     const int slot = (int)(v % C::RSLOTS);
     const int kb0 = (int)(kr.unit(v) * C::TN);
     const bool full = plain && (sBad[slot][0] | sBad[slot][1]) == 0u && (!upper || kb0 + C::TN - 1 <= qmin);
     float mx[2] = {m_run[0], m_run[1]};
+    if (full) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
+      for (int i = 0; i < NS; ++i) {
+        sc[i] *= c2;
+        mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], sc[i]);
+      }
+    } else {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int hr = e >> 1;
-        float x = sc[j * 4 + e];
-        if (full) {
-          x *= c2;
-        } else {
+      for (int j = 0; j < NS / 4; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int hr = e >> 1;
           const int kp = sKpos[slot][j * 8 + 2 * cq + (e & 1)];
-          x = plain ? ((kp >= 0 && (!upper || kp <= qpos[hr])) ? x * c2 : -INFINITY) : logit2(p, x, kp, qpos[hr], head[hr]);
+          const float x = sc[j * 4 + e];
+          const float y = plain ? ((kp >= 0 && (!upper || kp <= qpos[hr])) ? x * c2 : -INFINITY) : logit2(p, x, kp, qpos[hr], head[hr]);
+          sc[j * 4 + e] = y;
+          mx[hr] = fmaxf(mx[hr], y);
         }
-        sc[j * 4 + e] = x;
-        mx[hr] = fmaxf(mx[hr], x);
       }
     }
 #pragma unroll
@@ -236,17 +270,22 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
       const float mref = mx[hr] == -INFINITY ? 0.f : mx[hr];
-      alpha[hr] = mx[hr] == m_run[hr] ? 1.f : exp2f(m_run[hr] - mref);  // 0 when m_run was -inf
+      alpha[hr] = mx[hr] == m_run[hr] ? 1.f : fast_exp2(m_run[hr] - mref);  // 0 when m_run was -inf
       m_run[hr] = mx[hr];
-      l_run[hr] *= alpha[hr];
+      float ls = 0.f;
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const float p0 = exp2f(sc[j * 4 + 2 * hr] - mref), p1 = exp2f(sc[j * 4 + 2 * hr + 1] - mref);
+      for (int j = 0; j < NS / 4; ++j) {
+        const float p0 = fast_exp2(sc[j * 4 + 2 * hr] - mref), p1 = fast_exp2(sc[j * 4 + 2 * hr + 1] - mref);
         sc[j * 4 + 2 * hr] = p0;
         sc[j * 4 + 2 * hr + 1] = p1;
-        l_run[hr] += p0 + p1;
+        ls += p0 + p1;
       }
+      l_run[hr] = l_run[hr] * alpha[hr] + ls;
     }
+    // The previous P V has finished: O and pa are free.
+    wg_wait<0>();
+    wg_fence_regs<D / 2>(o);
+    wg_fence_regs<KB * 4>(&pa[0][0]);
     if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {  // the running max moved
 #pragma unroll
       for (int i = 0; i < D / 8; ++i) {
@@ -256,22 +295,21 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
         o[i * 4 + 3] *= alpha[1];
       }
     }
-    // O += P V: P is the S accumulator re-packed (the C layout of two n8 blocks is an A fragment).
-    uint32_t pa[4][4];
+    // P as the A operand (the C layout of two n8 blocks is an A fragment).
 #pragma unroll
-    for (int kb = 0; kb < 4; ++kb) {
+    for (int kb = 0; kb < KB; ++kb) {
       pa[kb][0] = pack2<T>(sc[8 * kb + 0], sc[8 * kb + 1]);
       pa[kb][1] = pack2<T>(sc[8 * kb + 2], sc[8 * kb + 3]);
       pa[kb][2] = pack2<T>(sc[8 * kb + 4], sc[8 * kb + 5]);
       pa[kb][3] = pack2<T>(sc[8 * kb + 6], sc[8 * kb + 7]);
     }
-    const uint32_t v_a = k_a + C::TILE_BYTES;
+  }
+  if (ntiles > 0) {  // the last tile's P V
     wg_fence();
-#pragma unroll
-    for (int kb = 0; kb < 4; ++kb) wgmma_rs<T, D>(o, pa[kb], wg_desc(v_a + kb * 16 * 128, C::TN * 128, 1024));
-    wg_commit();
-    wg_wait0();
+    issue_pv(ntiles - 1);
+    wg_wait<0>();
     wg_fence_regs<D / 2>(o);
+    wg_fence_regs<KB * 4>(&pa[0][0]);
   }
   cp_async_wait<0>();
 

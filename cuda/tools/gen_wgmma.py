@@ -55,7 +55,8 @@ template <class T, int N> __device__ __forceinline__ void wgmma_ss(float* d, uin
 template <class T, int N> __device__ __forceinline__ void wgmma_rs(float* d, const uint32_t* a, uint64_t db);
 ''']
 for t in DT:
-    out.append(ss(t, 64))
+    for n in (32, 64):
+        out.append(ss(t, n))
     for n in (64, 128, 256):
         out.append(rs(t, n))
 out.append('''#endif

@@ -9,11 +9,19 @@ xz -dc .gpu/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
 tar -xJf .gpu/node_modules.tar.xz
 # WG_PIN_QS=1: build the committed quest_select.cu (.gpu/qs_head.cu) when another change to it is in progress
 [[ ${WG_PIN_QS:-0} == 1 ]] && cp .gpu/qs_head.cu cuda/quest_select.cu
+rm -rf build  # a warm machine keeps build/ from the last call; its header dependencies proved unreliable
 { nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv; date -u;
   time node node_modules/cmake-js/bin/cmake-js compile --CDCMAKE_CUDA_ARCHITECTURES=90a ; } > "$OUT/build.log" 2>&1 \
   || { tail -60 "$OUT/build.log"; exit 1; }
 head -2 "$OUT/build.log"; grep -E "^real" "$OUT/build.log"
 export NO_COLOR=1
+if [[ ${WG_SASS:-0} == 1 ]]; then  # opcode histogram of the bf16 D=128 kernel (instruction mix of the loop)
+  cuobjdump -sass -fun '_ZN11select_attn4cuda14attn_wg_kernelI13__nv_bfloat16Li128EEEvNS_20PagedAttentionParamsENS0_8AttnPlanEPNS0_8DevErrorE' \
+    build/Release/select_attn.node > "$OUT/wg128.sass" 2>&1
+  echo "sass lines: $(wc -l < "$OUT/wg128.sass")"
+  grep -oE "^ +/\*[0-9a-f]{4}\*/ +[@!A-Z0-9_.]+( [A-Z0-9_.]+)?" "$OUT/wg128.sass" | awk '{o=$2; if (o ~ /^@/) o=$3; sub(/\..*/, "", o); print o}' \
+    | sort | uniq -c | sort -rn | head -25 | tr '\n' ' '; echo
+fi
 if [[ ${1:-} == ncu ]]; then  # profile one chunk call of the prefill benchmark (bench.mjs --only=ncu: the 2048 queries over 8192 keys chunk)
   timeout 300 ncu --clock-control none -k regex:attn_wg --launch-count 1 --section SpeedOfLight \
     --section WarpStateStats --section SchedulerStats --section Occupancy --section MemoryWorkloadAnalysis \
