@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   const int64_t first_q = s.len - s.qlen;
   const int i_lo = r0 / hp, i_hi = min(rows - 1, r0 + C::M - 1) / hp;
   const KeyRange kr = key_range(p, s.len, first_q + i_lo, first_q + i_hi, C::TN);
-  const int64_t ntiles = kr.count();
+  const int ntiles = (int)kr.count();  // keys < 2^31
 
   // ---- Q tile: rows r -> (token r / hp, head h0 + r % hp); rows past the sequence are zero ----
   for (int idx = tid; idx < C::M * (D / 8); idx += C::kThreads) {
@@ -119,13 +119,13 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   const T* vc = static_cast<const T*>(p.v_cache);
   const int bs = p.block_size;
   const int32_t* table = p.block_tables + (int64_t)b * p.max_blocks_per_seq;
-  auto pos_of = [&](int64_t v) -> int {
+  auto pos_of = [&](int v) -> int {
     if (v >= ntiles) return -1;
     const int64_t pos = kr.unit(v) * C::TN + tid;
     return pos < s.len ? (int)pos : -1;
   };
   auto blk_of = [&](int pos) -> int { return pos >= 0 ? table[pos / bs] : -1; };
-  auto store_row = [&](int64_t v, int pos, int blk) {
+  auto store_row = [&](int v, int pos, int blk) {
     int64_t off = -1;
     if (pos >= 0) {
       if (blk < 0 || blk >= p.num_blocks) {
@@ -141,9 +141,9 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     const unsigned bad = __ballot_sync(0xffffffffu, pos < 0);
     if (lane == 0) sBad[slot][tid >> 5] = bad;
   };
-  auto copy_tile = [&](int64_t v) {
-    const int slot = (int)(v % C::RSLOTS);
-    unsigned char* kd = pipe + (int)(v % C::STAGES) * C::STAGE_BYTES;
+  auto copy_tile = [&](int v) {
+    const int slot = v % C::RSLOTS;
+    unsigned char* kd = pipe + (v % C::STAGES) * C::STAGE_BYTES;
     unsigned char* vd = kd + C::TILE_BYTES;
     static_assert(C::TN * (D / 8) % C::kThreads == 0, "whole copy rounds");
 #pragma unroll
@@ -183,7 +183,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   const float c2 = p.scale * kLog2e;
 
   // ---- the pipeline. Iteration v: tile v's S = Q K^T and tile v-1's O += P V are issued together,
-  // tile v's softmax runs while the tensor cores do P V, then O is rescaled. Tiles v..v+STAGES-3 are
+  // then the next copy; tile v's softmax runs while the tensor cores do P V, then O is rescaled. Tiles v..v+STAGES-3 are
   // loading or loaded, tile v-1's V is being read: a copy may refill tile v-2's stage.
   if (tid < C::TN) store_row(0, pos_of(0), blk_of(pos_of(0)));
   for (int st = 0; st < C::STAGES - 2; ++st) {
@@ -199,25 +199,20 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   }
 
   const uint64_t q_desc0 = wg_desc(sQa + wg * 64 * 128, 16, 1024);
-  auto issue_pv = [&](int64_t u) {  // O += P V for tile u (P in pa)
+  auto issue_pv = [&](int u) {  // O += P V for tile u (P in pa)
     const uint32_t v_a = pipe_a + (uint32_t)(u % C::STAGES) * C::STAGE_BYTES + C::TILE_BYTES;
 #pragma unroll
     for (int kb = 0; kb < KB; ++kb) wgmma_rs<T, D>(o, pa[kb], wg_desc(v_a + kb * 16 * 128, C::TN * 128, 1024));
     wg_commit();
   };
-  for (int64_t v = 0; v < ntiles; ++v) {
+  for (int v = 0; v < ntiles; ++v) {
     cp_async_wait<C::STAGES - 3>();
     fence_proxy_async();
     __syncthreads();
-    if (v + C::STAGES - 2 < ntiles) copy_tile(v + C::STAGES - 2);
-    cp_async_commit();
-    if (tid < C::TN) {
-      store_row(v + C::STAGES - 1, posN, blkN);
-      posN = pos_of(v + C::STAGES);
-      blkN = blk_of(posN);
-    }
 
-    // Issue S = Q K^T (64 rows x TN keys per warpgroup), then the previous tile's P V.
+    // Issue S = Q K^T (64 rows x TN keys per warpgroup), then the previous tile's P V; the copy
+    // of tile v + STAGES - 2 (into tile v - 2's stage, free since last iteration) and the row
+    // resolution are issued while the tensor cores do P V.
     const uint32_t k_a = pipe_a + (uint32_t)(v % C::STAGES) * C::STAGE_BYTES;
     wg_fence();
 #pragma unroll
@@ -235,6 +230,13 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       wg_wait<0>();
     }
     wg_fence_regs<NS>(sc);
+    if (v + C::STAGES - 2 < ntiles) copy_tile(v + C::STAGES - 2);
+    cp_async_commit();
+    if (tid < C::TN) {
+      store_row(v + C::STAGES - 1, posN, blkN);
+      posN = pos_of(v + C::STAGES);
+      blkN = blk_of(posN);
+    }
 
     // Logits, masks, online softmax (rows g and g+8; a row's 4 owners are lanes 4g..4g+3).
     const int slot = (int)(v % C::RSLOTS);
