@@ -2,7 +2,9 @@
 # The GPU-machine run for the Hopper prefill kernel (attn_wg.cuh; see ../shared/GPU.md, cuda/README.md):
 # build for sm_90a, the paged_attention sweep and check.mjs with the kernel forced on (SA_CUDA_WG=1)
 # and by default, then the chunked-prefill benchmark with the kernel off (mma.sync) and on.
-# Usage (device tool, carry .gpu): bash cuda/tools/gpu_wg.sh [full]   (full: + the whole suite and verify)
+# Usage (device tool, carry .gpu): bash cuda/tools/gpu_wg.sh [full|final|ncu]
+#   full: + tsc, the whole suite with SA_REQUIRE_CUDA=1 and verify --backend cuda; final: full + compute-sanitizer
+#   memcheck over check.mjs --quick with the Hopper kernel forced, and all benchmarks; ncu: profile one prefill call
 set -u
 OUT=${OUT:-/tmp/sa_out}; mkdir -p "$OUT"
 xz -dc .gpu/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
@@ -29,24 +31,34 @@ if [[ ${1:-} == ncu ]]; then  # profile one chunk call of the prefill benchmark 
   echo "ncu rc $?"; grep -vE "^==PROF==|^\s*$|----" "$OUT/ncu.txt" | grep -E "  [A-Z]" | cut -c1-130 | head -120
   exit 0
 fi
+if [[ ${1:-} == final ]]; then  # the forced sweep only; the full suite below runs the default path
+  SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_pa_1.log" 2>&1
+  echo "vitest paged_attention (SA_CUDA_WG=1) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_pa_1.log")"
+else
 for wg in 1 default; do
-  if [[ $wg == 1 ]]; then export SA_CUDA_WG=1; else unset SA_CUDA_WG; fi
-  SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_pa_$wg.log" 2>&1
-  echo "vitest paged_attention (SA_CUDA_WG=$wg) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_pa_$wg.log")"
-  grep -E "FAIL|AssertionError|expected" "$OUT/vitest_pa_$wg.log" | head -12
-  timeout 120 node cuda/tools/check.mjs --quick > "$OUT/check_$wg.log" 2>&1
-  echo "check.mjs (SA_CUDA_WG=$wg): $(grep -E 'cuda check' "$OUT/check_$wg.log")"; grep FAIL "$OUT/check_$wg.log" | head -8
-done
-unset SA_CUDA_WG
-for wg in 0 default 0 default; do
-  if [[ $wg == 0 ]]; then export SA_CUDA_WG=0; else unset SA_CUDA_WG; fi
-  timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "ceiling|prefill" | sed "s/^/SA_CUDA_WG=$wg: /"
-done
-unset SA_CUDA_WG
-if [[ ${1:-} == full ]]; then
+    if [[ $wg == 1 ]]; then export SA_CUDA_WG=1; else unset SA_CUDA_WG; fi
+    SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_pa_$wg.log" 2>&1
+    echo "vitest paged_attention (SA_CUDA_WG=$wg) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_pa_$wg.log")"
+    grep -E "FAIL|AssertionError|expected" "$OUT/vitest_pa_$wg.log" | head -12
+    timeout 120 node cuda/tools/check.mjs --quick > "$OUT/check_$wg.log" 2>&1
+    echo "check.mjs (SA_CUDA_WG=$wg): $(grep -E 'cuda check' "$OUT/check_$wg.log")"; grep FAIL "$OUT/check_$wg.log" | head -8
+  done
+  unset SA_CUDA_WG
+  for wg in 0 default 0 default; do
+    if [[ $wg == 0 ]]; then export SA_CUDA_WG=0; else unset SA_CUDA_WG; fi
+    timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "ceiling|prefill" | sed "s/^/SA_CUDA_WG=$wg: /"
+  done
+  unset SA_CUDA_WG
+fi
+if [[ ${1:-} == full || ${1:-} == final ]]; then
   node node_modules/typescript/bin/tsc -p tsconfig.json >> "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
   SA_REQUIRE_CUDA=1 timeout 300 node node_modules/vitest/vitest.mjs run > "$OUT/vitest.log" 2>&1; echo "full vitest rc $?"
   grep -E "Test Files|Tests  |Duration" "$OUT/vitest.log"; grep -E "FAIL" "$OUT/vitest.log" | head -10
   timeout 100 node dist/src/cli/main.js verify --backend cuda > "$OUT/verify.log" 2>&1; echo "verify rc $?"
   grep -E "^FAIL|passed|skipped" "$OUT/verify.log" | head -10
+fi
+if [[ ${1:-} == final ]]; then  # + memcheck with the Hopper kernel forced, and every benchmark
+  SA_CUDA_WG=1 timeout 200 compute-sanitizer --tool memcheck --print-limit 20 node cuda/tools/check.mjs --quick > "$OUT/sanitizer.log" 2>&1
+  echo "sanitizer (SA_CUDA_WG=1) rc $?"; grep -E "ERROR SUMMARY|cuda check|Invalid|FAIL" "$OUT/sanitizer.log" | head -6
+  timeout 150 node cuda/tools/bench.mjs "$OUT/bench_final.json" 2>&1 | tee "$OUT/bench_final.log" | grep -v wrote | head -40
 fi
