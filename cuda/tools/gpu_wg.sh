@@ -35,7 +35,7 @@ if [[ ${1:-} == final ]]; then  # the forced sweep only; the full suite below ru
   SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_pa_1.log" 2>&1
   echo "vitest paged_attention (SA_CUDA_WG=1) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_pa_1.log")"
 else
-for wg in 1 default; do
+  for wg in 1 default; do
     if [[ $wg == 1 ]]; then export SA_CUDA_WG=1; else unset SA_CUDA_WG; fi
     SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_pa_$wg.log" 2>&1
     echo "vitest paged_attention (SA_CUDA_WG=$wg) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_pa_$wg.log")"
