@@ -198,11 +198,22 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     blkN = blk_of(posN);
   }
 
+  // Q as the A operand: in registers for headDim <= 128 (loaded once; each S wgmma then reads only K
+  // from shared memory, which at TN = 64 is the limit: A and B from shared memory would need the
+  // full 128 B/cycle), else from shared memory through a descriptor (registers run out at 256).
+  constexpr bool kQReg = D <= 128;
+  uint32_t qa[kQReg ? D / 16 : 1][4];
+  if constexpr (kQReg) {
+    const int mi = lane >> 3, ri = lane & 7;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+      ldmatrix_x4(qa[kk], sQ + wg_off(C::M, wrow + ri + (mi & 1) * 8, kk * 2 + (mi >> 1)));
+  }
   const uint64_t q_desc0 = wg_desc(sQa + wg * 64 * 128, 16, 1024);
   auto issue_pv = [&](int u) {  // O += P V for tile u (P in pa)
     const uint32_t v_a = pipe_a + (uint32_t)(u % C::STAGES) * C::STAGE_BYTES + C::TILE_BYTES;
 #pragma unroll
-    for (int kb = 0; kb < KB; ++kb) wgmma_rs<T, D>(o, pa[kb], wg_desc(v_a + kb * 16 * 128, C::TN * 128, 1024));
+    for (int kb = 0; kb < KB; ++kb) wgmma_rs<T, D>(o, pa[kb], wg_desc(v_a + kb * 16 * 128, C::TN * 128, 1024), 1);
     wg_commit();
   };
   for (int v = 0; v < ntiles; ++v) {
@@ -218,9 +229,13 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const uint32_t koff = (uint32_t)(kk & 3) * 32u;  // k16 step inside a 128-byte line
-      const uint64_t da = q_desc0 + (((uint64_t)((kk >> 2) * C::M * 128) + koff) >> 4);
       const uint64_t db = wg_desc(k_a + (kk >> 2) * (C::TN * 128) + koff, 16, 1024);
-      wgmma_ss<T, C::TN>(sc, da, db, kk > 0 ? 1 : 0);
+      if constexpr (kQReg) {
+        wgmma_rsk<T, C::TN>(sc, qa[kk], db, kk > 0 ? 1 : 0);
+      } else {
+        const uint64_t da = q_desc0 + (((uint64_t)((kk >> 2) * C::M * 128) + koff) >> 4);
+        wgmma_ss<T, C::TN>(sc, da, db, kk > 0 ? 1 : 0);
+      }
     }
     wg_commit();
     if (v > 0) {
