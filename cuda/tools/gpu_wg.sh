@@ -27,8 +27,8 @@ fi
 if [[ ${1:-} == ncu ]]; then  # profile one chunk call of the prefill benchmark (bench.mjs --only=ncu: the 2048 queries over 8192 keys chunk)
   timeout 300 ncu --clock-control none -k regex:attn_wg --launch-count 1 --section SpeedOfLight \
     --section WarpStateStats --section SchedulerStats --section Occupancy --section MemoryWorkloadAnalysis \
-    --section ComputeWorkloadAnalysis --section LaunchStats node cuda/tools/bench.mjs /tmp/pf.json --only=ncu > "$OUT/ncu.txt" 2>&1
-  echo "ncu rc $?"; grep -vE "^==PROF==|^\s*$|----" "$OUT/ncu.txt" | grep -E "  [A-Z]" | cut -c1-130 | head -120
+    --section ComputeWorkloadAnalysis --section LaunchStats --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" node cuda/tools/bench.mjs /tmp/pf.json --only=ncu > "$OUT/ncu.txt" 2>&1
+  echo "ncu rc $?"; grep -vE "^==PROF==|^\s*$|----" "$OUT/ncu.txt" | grep -E "  [A-Z]|stalled" | grep -vE "stalled.* 0(\.0+)?$" | cut -c1-130 | head -140
   exit 0
 fi
 if [[ ${1:-} == final ]]; then  # the forced sweep only; the full suite below runs the default path
