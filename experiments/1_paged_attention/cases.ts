@@ -205,6 +205,14 @@ export function configs(): AttnConfig[] {
   out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', layout: 'HND', H: 4, N: 2, D: 128, bs: 64, seqLens: [400], qLens: [200], softcap: 20, alibi: true }));
   out.push(base({ qDtype: 'f32', kvDtype: 'f16', H: 8, N: 8, seqLens: [260, 260], qLens: [260, 4], causal: false }));
 
+  // multi-query / prefill at the tensor-core head dims with 16-bit q and KV, every GQA group size
+  // (the shapes of cuda's warpgroup-MMA kernel: 64-key tiles, 32 at headDim 256, 128 packed rows)
+  out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', H: 8, N: 2, D: 256, bs: 16, seqLens: [70, 33], qLens: [20, 33] }));
+  out.push(base({ qDtype: 'f16', kvDtype: 'f16', layout: 'HND', H: 4, N: 1, D: 256, bs: 32, seqLens: [100], qLens: [40], window: 30, sinks: 2 }));
+  out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', H: 8, N: 1, D: 128, bs: 8, seqLens: [150, 0, 77], qLens: [150, 0, 10], sinkLogits: true }));
+  out.push(base({ qDtype: 'f16', kvDtype: 'f16', layout: 'HND', H: 16, N: 16, D: 128, bs: 128, seqLens: [200], qLens: [130], causal: false }));
+  out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', H: 16, N: 4, D: 64, bs: 5, seqLens: [300, 257], qLens: [100, 257], slack: 40 }));
+
   // selection on per-KV-head units (many rows), selections covering every block, > 16 KV heads
   out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', H: 32, N: 4, D: 64, seqLens: [100, 61], qLens: [40, 9], sel: { rows: 'kv', k: 4 } }));
   out.push(base({ qDtype: 'f32', kvDtype: 'f16', layout: 'HND', H: 32, N: 4, D: 64, seqLens: [100, 61], qLens: [40, 9], sel: { rows: 'head', k: 3 } }));
