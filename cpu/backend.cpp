@@ -5,7 +5,6 @@
 #include <cstring>
 #include <string>
 
-#include "amx.h"
 #include "attn_check.h"
 #include "isa.h"
 #include "select_attn/backend.h"
@@ -50,8 +49,6 @@ class CpuBackend final : public Backend {
   }
   std::string device_info() const override {
     std::string s = std::string("isa=") + kernels().isa + " threads=" + std::to_string(num_threads());
-    // bf16 attention runs on AMX tiles only in the avx512 build (paged_attention.cpp)
-    if (std::string(kernels().isa) == "avx512") s += amx_ready() ? " amx=bf16" : std::string(" amx=off (") + amx_reason() + ")";
     return s;
   }
 

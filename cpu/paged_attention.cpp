@@ -6,8 +6,6 @@
 #include <cstring>
 #include <limits>
 
-#include "amx.h"
-#include "amx_attn.h"
 #include "attn_math.h"
 #include "isa.h"
 #include "simd.h"
@@ -50,10 +48,6 @@ struct Ctx {
   uint8_t* sel_mask;       // [B, N / sel_heads, cap, sel_heads * G]
   int64_t sel_cap;
   float* partials;         // per split unit: [splits, rows, Dp + 2] (m, l, acc) per row
-  bool amx;                // bf16 q and KV on AMX tiles (amx_attn.h); else the W-wide FMA kernels
-#ifdef SA_AMX_KERNELS
-  AmxShape ash;
-#endif
 };
 
 inline int64_t q_len_of(const PagedAttentionParams& p, int b) { return (int64_t)p.cu_seqlens_q[b + 1] - p.cu_seqlens_q[b]; }
@@ -211,31 +205,11 @@ struct State {
   int* act;      // [nq * G + RB] active rows of the current tile (indices within the head), padded to RB
   int64_t* lo;   // [nq] visibility per query row
   int64_t* hi;   // [nq]
-  // AMX path only (null otherwise):
-  uint32_t* qb;  // [nn, q_words_per_head] packed bf16 query pairs (amx_pack_q)
-  float* ctmp;   // [ctmp_floats] one S subtile
-  uint16_t* pbuf;  // [mpv, kp] P as hi/lo bf16 rows
-  uint16_t* vbuf;  // [vbuf_elems] V tile as token pairs
-  float* cbuf;   // [cbuf_floats] P.V tiles
 };
-
-// Bytes of the AMX buffers of a task with `nn` KV heads (0 without AMX).
-inline size_t amx_bytes(const Ctx& c, int nn) {
-#ifdef SA_AMX_KERNELS
-  if (c.amx) {
-    const AmxShape& a = c.ash;
-    return sizeof(uint32_t) * (size_t)(nn * a.q_words_per_head()) + sizeof(float) * (size_t)a.ctmp_floats() +
-           sizeof(uint16_t) * (size_t)(a.mpv * a.kp + a.vbuf_elems()) + sizeof(float) * (size_t)a.cbuf_floats() + 64 * 5;
-  }
-#endif
-  (void)c;
-  (void)nn;
-  return 0;
-}
 
 inline size_t state_bytes(int rows, int rows_head, int nq, int Dp, int Tt, int Tp) {
   return sizeof(float) * ((size_t)2 * rows * Dp + 2 * (size_t)rows + (size_t)2 * Tt * Dp + (size_t)(rows_head + RB) * Tp) +
-         sizeof(int) * (size_t)(rows_head + RB) + sizeof(int64_t) * 2 * (size_t)nq + 64 * 12;  // 64: per-take alignment (11 takes)
+         sizeof(int) * (size_t)(rows_head + RB) + sizeof(int64_t) * 2 * (size_t)nq + 64 * 8;
 }
 
 inline State make_state(void* mem, int rows, int rows_head, int nq, int Dp, int Tt, int Tp) {
@@ -257,11 +231,6 @@ inline State make_state(void* mem, int rows, int rows_head, int nq, int Dp, int 
   s.act = static_cast<int*>(take(sizeof(int) * (rows_head + RB)));
   s.lo = static_cast<int64_t*>(take(sizeof(int64_t) * nq));
   s.hi = static_cast<int64_t*>(take(sizeof(int64_t) * nq));
-  s.qb = nullptr;
-  s.ctmp = nullptr;
-  s.pbuf = nullptr;
-  s.vbuf = nullptr;
-  s.cbuf = nullptr;
   return s;
 }
 
@@ -291,17 +260,9 @@ inline void attend_tile(const Ctx& c, const Unit& u, State& st, int hn, int n, i
   float* acc = st.acc + (int64_t)hn * rh * Dp;
   float* mrow = st.m + (int64_t)hn * rh;
   float* lrow = st.l + (int64_t)hn * rh;
-#ifdef SA_AMX_KERNELS
-  auto tick = [pf] {
-    if (pf) pf->tick();
-  };
-  if (c.amx)
-    amx_qk(c.ash, st.qb + hn * c.ash.q_words_per_head(), st.act, na, static_cast<const uint16_t*>(p.k_cache), off,
-           c.kv_row_stride, nt, p.scale, st.ctmp, st.s, Tp, tick);
-#endif
   // K and V straight from the cache when rows are whole vectors and few row blocks read them; else
   // widened once into f32 tiles (also the only way for heads whose dims are not whole vectors).
-  const bool direct = c.amx || (p.head_dim == Dp && (p.kv_dtype == DType::f32 || na <= 2 * RB));
+  const bool direct = p.head_dim == Dp && (p.kv_dtype == DType::f32 || na <= 2 * RB);
   const void* ksrc = direct ? p.k_cache : st.kt;
   const void* vsrc = direct ? p.v_cache : st.vt;
   const int64_t koff = direct ? off : 0, kstride = direct ? c.kv_row_stride : Dp;
@@ -312,7 +273,7 @@ inline void attend_tile(const Ctx& c, const Unit& u, State& st, int hn, int n, i
   }
   const int na4 = round_up(na, RB);
   for (int a = na; a < na4; ++a) st.act[a] = st.act[na - 1];
-  if (!c.amx) switch (kt) {
+  switch (kt) {
     case DType::f16: qk_block<DType::f16>(qh, st.act, na4, ksrc, koff, kstride, nt, Dp, st.s, Tp, pf); break;
     case DType::bf16: qk_block<DType::bf16>(qh, st.act, na4, ksrc, koff, kstride, nt, Dp, st.s, Tp, pf); break;
     default: qk_block<DType::f32>(qh, st.act, na4, ksrc, koff, kstride, nt, Dp, st.s, Tp, pf); break;
@@ -364,18 +325,6 @@ inline void attend_tile(const Ctx& c, const Unit& u, State& st, int hn, int n, i
     }
     lrow[r] += vsum(sum);
   }
-#ifdef SA_AMX_KERNELS
-  if (c.amx) {
-    const AmxShape& a = c.ash;
-    amx_v_pairs(a, st.vbuf, static_cast<const uint16_t*>(p.v_cache), off, c.kv_row_stride, nt, tick);
-    for (int a0 = 0; a0 < na; a0 += a.mpv / 2) {
-      amx_pack_p(a, st.pbuf, st.s, Tp, a0, na);
-      amx_pv(a, st.pbuf, st.vbuf, st.cbuf, tick);
-      for (int i = 0; i < a.mpv / 2 && a0 + i < na; ++i) amx_pv_add(a, st.cbuf, i, acc + (int64_t)st.act[a0 + i] * Dp);
-    }
-    return;
-  }
-#endif
   switch (kt) {
     case DType::f16: pv_block<DType::f16>(acc, st.act, na, st.s, Tp, vsrc, koff, kstride, nt, Dp, pf); break;
     case DType::bf16: pv_block<DType::bf16>(acc, st.act, na, st.s, Tp, vsrc, koff, kstride, nt, Dp, pf); break;
@@ -417,9 +366,7 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
   const PagedAttentionParams& p = *c.p;
   const Unit& u = units[task.unit];
   const int G = c.G, Dp = c.Dp, D = p.head_dim, nq = u.nq, rh = nq * G, rows = u.nn * rh;
-  const size_t sb = (state_bytes(rows, rh, nq, Dp, c.Tt, c.Tp) + 63) / 64 * 64;
-  char* mem = static_cast<char*>(scratch(tid, sb + amx_bytes(c, u.nn)));
-  State st = make_state(mem, rows, rh, nq, Dp, c.Tt, c.Tp);
+  State st = make_state(scratch(tid, state_bytes(rows, rh, nq, Dp, c.Tt, c.Tp)), rows, rh, nq, Dp, c.Tt, c.Tp);
   const int64_t seq_len = p.seq_lens[u.b];
   const int64_t q_len = q_len_of(p, u.b);
   const int64_t qrow0 = p.cu_seqlens_q[u.b] + u.q0;  // global q row of the unit's first query
@@ -428,45 +375,19 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
     st.lo[i] = v.lo;
     st.hi[i] = v.hi;
   }
+  // Query rows (head, query, member) scaled once; pad columns and tile pads zero.
+  std::memset(st.q, 0, sizeof(float) * (size_t)rows * Dp);
   std::memset(st.acc, 0, sizeof(float) * (size_t)rows * Dp);
-#ifdef SA_AMX_KERNELS
-  if (c.amx) {
-    // bf16 query rows packed as tile operands per KV head (unscaled: the scale multiplies S), and
-    // this thread's tile configuration (released at the end of the task)
-    const AmxShape& a = c.ash;
-    char* am = mem + sb;
-    auto take = [&](size_t bytes) {
-      char* r = am;
-      am += (bytes + 63) / 64 * 64;
-      return r;
-    };
-    st.qb = reinterpret_cast<uint32_t*>(take(sizeof(uint32_t) * (size_t)(u.nn * a.q_words_per_head())));
-    st.ctmp = reinterpret_cast<float*>(take(sizeof(float) * (size_t)a.ctmp_floats()));
-    st.pbuf = reinterpret_cast<uint16_t*>(take(sizeof(uint16_t) * (size_t)(a.mpv * a.kp)));
-    st.vbuf = reinterpret_cast<uint16_t*>(take(sizeof(uint16_t) * (size_t)a.vbuf_elems()));
-    st.cbuf = reinterpret_cast<float*>(take(sizeof(float) * (size_t)a.cbuf_floats()));
-    const uint16_t* q16 = static_cast<const uint16_t*>(p.q);
-    for (int hn = 0; hn < u.nn; ++hn)
-      amx_pack_q(st.qb + hn * a.q_words_per_head(), a, q16, rh, [&](int r) {
-        return ((qrow0 + r / G) * p.num_qo_heads + (int64_t)(u.n0 + hn) * G + r % G) * D;
-      });
-    a.configure();
-  } else
-#endif
-  {
-    // Query rows (head, query, member) scaled once; pad columns and tile pads zero.
-    std::memset(st.q, 0, sizeof(float) * (size_t)rows * Dp);
-    std::memset(st.kt, 0, sizeof(float) * (size_t)c.Tt * Dp);
-    std::memset(st.vt, 0, sizeof(float) * (size_t)c.Tt * Dp);
-    const V sc = vset1(p.scale);
-    for (int hn = 0; hn < u.nn; ++hn)
-      for (int i = 0; i < nq; ++i)
-        for (int g = 0; g < G; ++g) {
-          float* dst = st.q + ((int64_t)(hn * nq + i) * G + g) * Dp;
-          widen(dst, p.q, p.q_dtype, ((qrow0 + i) * p.num_qo_heads + (int64_t)(u.n0 + hn) * G + g) * D, D);
-          for (int d = 0; d < Dp; d += W) vstore(dst + d, vmul(vload(dst + d), sc));
-        }
-  }
+  std::memset(st.kt, 0, sizeof(float) * (size_t)c.Tt * Dp);
+  std::memset(st.vt, 0, sizeof(float) * (size_t)c.Tt * Dp);
+  const V sc = vset1(p.scale);
+  for (int hn = 0; hn < u.nn; ++hn)
+    for (int i = 0; i < nq; ++i)
+      for (int g = 0; g < G; ++g) {
+        float* dst = st.q + ((int64_t)(hn * nq + i) * G + g) * Dp;
+        widen(dst, p.q, p.q_dtype, ((qrow0 + i) * p.num_qo_heads + (int64_t)(u.n0 + hn) * G + g) * D, D);
+        for (int d = 0; d < Dp; d += W) vstore(dst + d, vmul(vload(dst + d), sc));
+      }
   for (int r = 0; r < rows; ++r) {
     st.m[r] = kNegInf;
     st.l[r] = 0;
@@ -515,14 +436,7 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
       const int64_t chunks = Dp / W, cb = (Dp / W + 3) / 4 + (Dp / W) % 4;
       const int64_t tiles = (int64_t)imax(active, 1) * ((valid + c.Tt - 1) / c.Tt);
       const int64_t tok = imin(valid, c.Tt);
-      int64_t per_tile = ((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * (chunks + 1) + rh + ((rh + 3) / 4) * cb * tok;
-#ifdef SA_AMX_KERNELS
-      if (c.amx) {  // amx_qk: subtiles x groups x chunks; softmax: rows; amx_v_pairs: pairs; amx_pv: groups x D / 32
-        const AmxShape& a = c.ash;
-        per_tile = ((tok + a.mqk - 1) / a.mqk) * a.ncg * (D / 32) + rh + a.kp / 2 + ((rh + a.mpv / 2 - 1) / (a.mpv / 2)) * (D / 32);
-      }
-#endif
-      const int64_t ticks = tiles * per_tile;
+      const int64_t ticks = tiles * (((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * (chunks + 1) + rh + ((rh + 3) / 4) * cb * tok);
       pfr.start((double)pfr.lines() / (double)(ticks > 0 ? ticks : 1));
       pf = &pfr;
     }
@@ -534,9 +448,6 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
     }
     if (pf) pf->drain();
   }
-#ifdef SA_AMX_KERNELS
-  if (c.amx) _tile_release();
-#endif
   if (u.splits == 1) {
     for (int hn = 0; hn < u.nn; ++hn)
       for (int i = 0; i < nq; ++i)
@@ -634,26 +545,6 @@ Status paged_attention(const PagedAttentionParams& p) {
     const int64_t ql = q_len_of(p, b);
     if (ql > 0 && (int64_t)q_tile(ql) * H > 128) all_heads = false;
   }
-
-  // ---- AMX tiles for bf16 q and KV: whole 32-dim chunks, and every Q.K subtile (16 tokens, or the
-  // whole block when blocks are shorter) inside its block, so a partial tile never reads past it ----
-#ifdef SA_AMX_KERNELS
-  if (p.q_dtype == DType::bf16 && p.kv_dtype == DType::bf16 && D % 32 == 0 && (bs % 16 == 0 || bs < 16) && amx_ready()) {
-    int rh_max = 1;
-    for (int b = 0; b < B; ++b) {
-      const int64_t ql = q_len_of(p, b);
-      if (ql > 0) rh_max = (int)imax(rh_max, (int64_t)q_tile(ql) * G);
-    }
-    c.amx = true;
-    AmxShape& a = c.ash;
-    a.D = D;
-    a.mqk = (int)imin(c.Tt, 16);
-    a.ncols = (int)imin(rh_max, 16);
-    a.ncg = (rh_max + a.ncols - 1) / a.ncols;
-    a.mpv = 2 * (int)imin(rh_max, 8);
-    a.kp = round_up(c.Tt, 2);
-  }
-#endif
 
   // ---- selection lists: per (b, head group) the distinct selected blocks in ascending order, with
   // one byte per query head of the group saying whether that head listed the block ----
