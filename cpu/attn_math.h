@@ -111,6 +111,7 @@ struct Prefetcher {
   const char* cur = nullptr;  // next line to prefetch
   const char* end = nullptr;  // end of the current row
   uint32_t rate = 0, credit = 0;  // lines per tick, in 1/256ths
+  int64_t pair = 0;  // when nonzero, every line is also prefetched at +pair bytes (K and V side by side)
 
   // Regions (added with add()) of `nrows` rows of `bytes` bytes, `row_stride` apart.
   void shape(int nrows, int64_t row_stride, int64_t bytes) {
@@ -118,12 +119,14 @@ struct Prefetcher {
     stride = row_stride;
     row_bytes = bytes;
     regions = 0;
+    pair = 0;
   }
   bool add(const char* p) {
     if (regions >= kMaxRegions) return false;
     base[regions++] = p;
     return true;
   }
+  // Prefetch steps (a step issues two lines when pair is set).
   int64_t lines() const { return (int64_t)regions * rows * ((row_bytes + 63) / 64 + 1); }
   // Starts issuing; `lines_per_tick` may be fractional.
   void start(double lines_per_tick) {
@@ -145,6 +148,7 @@ struct Prefetcher {
       credit -= 256;
       if (region >= regions) return;
       __builtin_prefetch(cur, 0, 2);
+      if (pair) __builtin_prefetch(cur + pair, 0, 2);
       cur += 64;
       if (cur >= end) {
         if (++row >= rows) {

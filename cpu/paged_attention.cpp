@@ -209,7 +209,7 @@ struct State {
 
 inline size_t state_bytes(int rows, int rows_head, int nq, int Dp, int Tt, int Tp) {
   return sizeof(float) * ((size_t)2 * rows * Dp + 2 * (size_t)rows + (size_t)2 * Tt * Dp + (size_t)(rows_head + RB) * Tp) +
-         sizeof(int) * (size_t)(rows_head + RB) + sizeof(int64_t) * 2 * (size_t)nq + 64 * 8;
+         sizeof(int) * (size_t)(rows_head + RB) + sizeof(int64_t) * 2 * (size_t)nq + 64 * 12;  // 64: per-take alignment (11 takes)
 }
 
 inline State make_state(void* mem, int rows, int rows_head, int nq, int Dp, int Tt, int Tp) {
@@ -418,8 +418,10 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
         const int64_t o = paged_offset(p.layout, nblk, 0, u.n0, bs, p.num_kv_heads, D) * es;
         if (nhd) pfr.shape(nvalid, (int64_t)p.num_kv_heads * D * es, (int64_t)u.nn * D * es);
         else pfr.shape(u.nn, (int64_t)bs * D * es, (int64_t)nvalid * D * es);
+        // K and V line by line side by side (one region, each line also at the V offset): two
+        // address-ordered streams in step keep more lines in flight than all of K, then all of V
         pfr.add(kc + o);
-        pfr.add(vc + o);
+        pfr.pair = vc - kc;
       } else {  // some heads: their slices
         if (nhd) pfr.shape(nvalid, (int64_t)p.num_kv_heads * D * es, (int64_t)D * es);
         else pfr.shape(1, 0, (int64_t)nvalid * D * es);
