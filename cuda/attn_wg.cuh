@@ -1,11 +1,12 @@
 // Paged attention for multi-query and chunked prefill on Hopper warpgroup MMA (sm_90a wgmma): a
 // thread block owns M = 128 packed query rows (query token x query head of one KV group, so each
-// K/V tile is read once per group), two warpgroups of 64 rows each, and walks all visible keys in
-// tiles of 64. K/V rows are gathered through the block table (any blockSize, NHD or HND) with a
-// cp.async pipeline into 128-byte-swizzled shared memory, which wgmma reads through descriptors:
-// S = Q K^T with both operands in shared memory, O += P V with P from registers (the S accumulators
-// re-packed) and V N-major. Online softmax in f32, base 2. Block selection and short calls take
-// attn_tc.cuh / attn_decode.cuh; this kernel has no KV splits (it runs only with a full wave).
+// K/V tile is read once per group) and walks all visible keys in tiles of 64 (32 at headDim 256).
+// Warp-specialized: a producer warpgroup resolves each tile's rows through the block table (any
+// blockSize, NHD or HND) and copies K and V with cp.async into 128-byte-swizzled shared memory;
+// two compute warpgroups of 64 rows each, handed the stages through mbarriers (no block-wide
+// barrier per tile, so they run out of step), compute S = Q K^T and O += P V with wgmma (P from
+// registers: the S accumulators re-packed; V N-major) and the online softmax in f32, base 2. Block
+// selection and short calls take attn_tc.cuh / attn_decode.cuh (this kernel has no KV splits).
 #pragma once
 #include <cstdlib>
 
@@ -16,18 +17,19 @@ namespace select_attn::cuda {
 
 template <int D>
 struct WgCfg {
-  static constexpr int kWG = 2;                       // warpgroups, 64 packed rows each
-  static constexpr int kThreads = 128 * kWG;
+  static constexpr int kWG = 2;                       // compute warpgroups, 64 packed rows each
+  static constexpr int kThreads = 128 * (kWG + 1);    // + the producer warpgroup
   static constexpr int M = 64 * kWG;                  // packed query rows per thread block
   static constexpr int TN = D >= 256 ? 32 : 64;       // keys per tile
-  static constexpr int STAGES = D >= 256 ? 4 : 5;     // K/V tiles resident: STAGES - 2 loading, 1 in S, 1 in P V
-  static constexpr int RSLOTS = STAGES;               // resolved-row ring (see the row pipeline)
+  // K/V stages: the producer fills up to STAGES - 2 ahead while one tile is in S and one in P V.
+  static constexpr int STAGES = D >= 256 ? 4 : 5;
+  static constexpr int LAG = 2;                       // copy groups a producer thread keeps in flight
   static constexpr int Q_BYTES = M * D * 2;
   static constexpr int TILE_BYTES = TN * D * 2;
   static constexpr int STAGE_BYTES = 2 * TILE_BYTES;  // K and V
   static constexpr int SMEM = 1024 + Q_BYTES + STAGES * STAGE_BYTES;  // + 1 KB to align the swizzle atoms
   static_assert(D % 64 == 0, "rows are whole 128-byte swizzle lines");
-  static_assert(STAGES >= 3, "one tile in S, one in P V, at least one loading");
+  static_assert(LAG <= STAGES - 1, "the producer must be able to run LAG tiles ahead");
 };
 
 // Byte offset of 16-byte chunk c of row r in a tile of R rows stored as D/64 slabs of [R][128 B]
@@ -64,18 +66,34 @@ __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx.ftz: exp2(-
 }
 // Makes this thread's generic-proxy shared-memory writes (st.shared, cp.async) visible to wgmma.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, int parity) {
+  asm volatile(
+      "{\n.reg .pred P1;\nWAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+      "@!P1 bra WAIT;\n}\n" ::"r"(smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
 
-// Grid: (query tiles of M packed rows, B * head groups); block: 256 threads (2 warpgroups).
-// Dynamic shared memory: WgCfg::SMEM (Q tile, then STAGES x (K tile, V tile)).
+// Grid: (query tiles of M packed rows, B * head groups); block: 384 threads (2 compute warpgroups,
+// then the producer warpgroup). Dynamic shared memory: WgCfg::SMEM (Q tile, then STAGES x (K tile,
+// V tile)).
 template <class T, int D>
 __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAttentionParams p, AttnPlan plan, DevError* err) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using C = WgCfg<D>;
-  // The resolved-row ring is static shared memory: its size tells the host this body was compiled
-  // (an sm_80 or sm_90 build has an empty kernel with none).
-  __shared__ int64_t sOff[C::RSLOTS][C::TN];  // element offset of each K/V row, -1 = no row (zero-filled)
-  __shared__ int sKpos[C::RSLOTS][C::TN];     // key position of each row, -1 = masked
-  __shared__ unsigned sBad[C::RSLOTS][2];     // per resolving warp: rows of the tile that are masked
+  // Per stage: the tile's masks and the stage's barriers. They are static shared memory, whose size
+  // tells the host that this body was compiled (an sm_80 or sm_90 build has an empty kernel).
+  __shared__ int sKpos[C::STAGES][C::TN];    // key position of each row, -1 = masked (zero-filled row)
+  __shared__ unsigned sBad[C::STAGES][4];    // per producer warp: a ballot of its masked rows
+  __shared__ uint64_t full_bar[C::STAGES];   // the stage's tile has landed (128 producer arrivals)
+  __shared__ uint64_t empty_bar[C::STAGES];  // the stage's tile is no longer read (8 compute warps)
   extern __shared__ unsigned char smem_raw[];
   const uint32_t raw_a = smem_u32(smem_raw);
   unsigned char* smem = smem_raw + (((raw_a + 1023u) & ~1023u) - raw_a);
@@ -112,50 +130,80 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     *reinterpret_cast<uint4*>(sQ + wg_off(C::M, r, c)) = v;
   }
 
-  // ---- row resolution: thread t < TN owns row t of every tile. Its table entry is loaded into a
-  // register one iteration before the row's offset is stored, so no table load is waited on
-  // inside an iteration; the ring keeps a tile's rows until the tile has been computed.
   const T* kc = static_cast<const T*>(p.k_cache);
   const T* vc = static_cast<const T*>(p.v_cache);
   const int bs = p.block_size;
   const int32_t* table = p.block_tables + (int64_t)b * p.max_blocks_per_seq;
-  auto pos_of = [&](int v) -> int {
-    if (v >= ntiles) return -1;
-    const int64_t pos = kr.unit(v) * C::TN + tid;
-    return pos < s.len ? (int)pos : -1;
-  };
-  auto blk_of = [&](int pos) -> int { return pos >= 0 ? table[pos / bs] : -1; };
-  auto store_row = [&](int v, int pos, int blk) {
-    int64_t off = -1;
-    if (pos >= 0) {
-      if (blk < 0 || blk >= p.num_blocks) {
-        report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, pos / bs, 0, blk, p.num_blocks);
-        pos = -1;
-      } else {
-        off = paged_off(p.layout, blk, pos % bs, n, bs, N, D);
+
+  // ---- stage barriers, then the roles split ----
+  if (tid == 0) {
+    for (int i = 0; i < C::STAGES; ++i) {
+      mbar_init(&full_bar[i], 128);  // every producer thread, once its copies of the tile landed
+      mbar_init(&empty_bar[i], 8);   // every compute warp, once its P V of the tile finished
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();  // Q tile written, barriers initialized; no block-wide barrier after this
+  if (wg == 2) {
+    // ---- producer warpgroup: for tile t (stage t % STAGES) wait until the stage is free, resolve
+    // its rows (table entry loaded one tile ahead), write the masks, copy K and V, and mark tile
+    // t - LAG loaded once its copies have landed (cp.async wait, then the proxy fence, so wgmma
+    // sees them).
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    constexpr int TPR = 128 / C::TN;    // producer threads per K/V row
+    constexpr int CPT = (D / 8) / TPR;  // 16-byte chunks of a row per thread, for K and for V
+    constexpr int LAG = C::LAG;
+    const int ptid = tid - 256, r = ptid / TPR, part = ptid % TPR, pwarp = ptid >> 5;
+    auto row_pos = [&](int t) -> int {
+      if (t >= ntiles) return -1;
+      const int64_t pos = kr.unit(t) * C::TN + r;
+      return pos < s.len ? (int)pos : -1;
+    };
+    int posN = row_pos(0);
+    int blkN = posN >= 0 ? table[posN / bs] : -1;
+    for (int t = 0; t < ntiles; ++t) {
+      const int st = t % C::STAGES;
+      if (t >= C::STAGES) mbar_wait(&empty_bar[st], ((t / C::STAGES) - 1) & 1);
+      int pos = posN;
+      const int blk = blkN;
+      posN = row_pos(t + 1);
+      blkN = posN >= 0 ? table[posN / bs] : -1;
+      int64_t off = -1;
+      if (pos >= 0) {
+        if (blk < 0 || blk >= p.num_blocks) {
+          if (part == 0) report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, pos / bs, 0, blk, p.num_blocks);
+          pos = -1;
+        } else {
+          off = paged_off(p.layout, blk, pos % bs, n, bs, N, D);
+        }
+      }
+      if (part == 0) sKpos[st][r] = pos;
+      const unsigned badrows = __ballot_sync(0xffffffffu, pos < 0);
+      if (lane == 0) sBad[st][pwarp] = badrows;
+      unsigned char* kd = pipe + st * C::STAGE_BYTES;
+      unsigned char* vd = kd + C::TILE_BYTES;
+      const int64_t base = off < 0 ? 0 : off;
+#pragma unroll
+      for (int k = 0; k < CPT; ++k) {
+        const int c = part + k * TPR;
+        cp_async16(kd + wg_off(C::TN, r, c), kc + base + c * 8, off < 0 ? 0 : 16);
+        cp_async16(vd + wg_off(C::TN, r, c), vc + base + c * 8, off < 0 ? 0 : 16);
+      }
+      cp_async_commit();
+      if (t >= LAG) {
+        cp_async_wait<LAG>();
+        fence_proxy_async();
+        mbar_arrive(&full_bar[(t - LAG) % C::STAGES]);
       }
     }
-    const int slot = (int)(v % C::RSLOTS);
-    sOff[slot][tid] = off;
-    sKpos[slot][tid] = pos;
-    const unsigned bad = __ballot_sync(0xffffffffu, pos < 0);
-    if (lane == 0) sBad[slot][tid >> 5] = bad;
-  };
-  auto copy_tile = [&](int v) {
-    const int slot = v % C::RSLOTS;
-    unsigned char* kd = pipe + (v % C::STAGES) * C::STAGE_BYTES;
-    unsigned char* vd = kd + C::TILE_BYTES;
-    static_assert(C::TN * (D / 8) % C::kThreads == 0, "whole copy rounds");
-#pragma unroll
-    for (int i = 0; i < C::TN * (D / 8) / C::kThreads; ++i) {
-      const int idx = tid + i * C::kThreads;
-      const int r = idx / (D / 8), c = idx % (D / 8);
-      const int64_t off = sOff[slot][r];
-      const int64_t src = off < 0 ? 0 : off + c * 8;
-      cp_async16(kd + wg_off(C::TN, r, c), kc + src, off < 0 ? 0 : 16);
-      cp_async16(vd + wg_off(C::TN, r, c), vc + src, off < 0 ? 0 : 16);
-    }
-  };
+    cp_async_wait<0>();
+    fence_proxy_async();
+    for (int t = max(0, ntiles - LAG); t < ntiles; ++t) mbar_arrive(&full_bar[t % C::STAGES]);
+    return;
+  }
+  // Compute warpgroups: the registers the producer gave up (setmaxnreg.dec 40) become theirs
+  // (128 x 40 + 256 x 232 = 384 x 168, the launch's allocation).
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
 
   // ---- per-thread rows g and g + 8 of its warp's 16 ----
   const int g = lane >> 2, cq = lane & 3;
@@ -182,22 +230,6 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   const bool upper = p.causal || p.sliding_window > 0;
   const float c2 = p.scale * kLog2e;
 
-  // ---- the pipeline. Iteration v: tile v's S = Q K^T and tile v-1's O += P V are issued together,
-  // then the next copy; tile v's softmax runs while the tensor cores do P V, then O is rescaled. Tiles v..v+STAGES-3 are
-  // loading or loaded, tile v-1's V is being read: a copy may refill tile v-2's stage.
-  if (tid < C::TN) store_row(0, pos_of(0), blk_of(pos_of(0)));
-  for (int st = 0; st < C::STAGES - 2; ++st) {
-    __syncthreads();
-    if (st < ntiles) copy_tile(st);
-    cp_async_commit();
-    if (tid < C::TN) store_row(st + 1, pos_of(st + 1), blk_of(pos_of(st + 1)));
-  }
-  int posN = -1, blkN = -1;
-  if (tid < C::TN) {
-    posN = pos_of(C::STAGES - 1);
-    blkN = blk_of(posN);
-  }
-
   // Q as the A operand: in registers for headDim <= 128 (loaded once; each S wgmma then reads only K
   // from shared memory, which at TN = 64 is the limit: A and B from shared memory would need the
   // full 128 B/cycle), else from shared memory through a descriptor (registers run out at 256).
@@ -216,14 +248,13 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     for (int kb = 0; kb < KB; ++kb) wgmma_rs<T, D>(o, pa[kb], wg_desc(v_a + kb * 16 * 128, C::TN * 128, 1024), 1);
     wg_commit();
   };
+  // ---- the loop. Iteration v: once tile v has landed, its S = Q K^T and tile v-1's O += P V are
+  // issued together; tile v's softmax runs while the tensor cores do P V, then O is rescaled and
+  // tile v-1's stage goes back to the producer.
   for (int v = 0; v < ntiles; ++v) {
-    cp_async_wait<C::STAGES - 3>();
-    fence_proxy_async();
-    __syncthreads();
+    mbar_wait(&full_bar[v % C::STAGES], (v / C::STAGES) & 1);
 
-    // Issue S = Q K^T (64 rows x TN keys per warpgroup), then the previous tile's P V; the copy
-    // of tile v + STAGES - 2 (into tile v - 2's stage, free since last iteration) and the row
-    // resolution are issued while the tensor cores do P V.
+    // Issue S = Q K^T (64 rows x TN keys per warpgroup), then the previous tile's P V.
     const uint32_t k_a = pipe_a + (uint32_t)(v % C::STAGES) * C::STAGE_BYTES;
     wg_fence();
 #pragma unroll
@@ -245,18 +276,14 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       wg_wait<0>();
     }
     wg_fence_regs<NS>(sc);
-    if (v + C::STAGES - 2 < ntiles) copy_tile(v + C::STAGES - 2);
-    cp_async_commit();
-    if (tid < C::TN) {
-      store_row(v + C::STAGES - 1, posN, blkN);
-      posN = pos_of(v + C::STAGES);
-      blkN = blk_of(posN);
-    }
 
     // Logits, masks, online softmax (rows g and g+8; a row's 4 owners are lanes 4g..4g+3).
-    const int slot = (int)(v % C::RSLOTS);
+    const int slot = v % C::STAGES;
     const int kb0 = (int)(kr.unit(v) * C::TN);
-    const bool full = plain && (sBad[slot][0] | sBad[slot][1]) == 0u && (!upper || kb0 + C::TN - 1 <= qmin);
+    unsigned bad = 0;
+#pragma unroll
+    for (int w = 0; w < 4; ++w) bad |= sBad[slot][w];
+    const bool full = plain && bad == 0u && (!upper || kb0 + C::TN - 1 <= qmin);
     float mx[2] = {m_run[0], m_run[1]};
     if (full) {
 #pragma unroll
@@ -299,10 +326,14 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       }
       l_run[hr] = l_run[hr] * alpha[hr] + ls;
     }
-    // The previous P V has finished: O and pa are free.
+    // The previous P V has finished: O, pa and tile v-1's stage are free.
     wg_wait<0>();
     wg_fence_regs<D / 2>(o);
     wg_fence_regs<KB * 4>(&pa[0][0]);
+    if (v > 0) {
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&empty_bar[(v - 1) % C::STAGES]);
+    }
     if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {  // the running max moved
 #pragma unroll
       for (int i = 0; i < D / 8; ++i) {
@@ -328,7 +359,6 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     wg_fence_regs<D / 2>(o);
     wg_fence_regs<KB * 4>(&pa[0][0]);
   }
-  cp_async_wait<0>();
 
   // ---- epilogue: normalized rows straight from the accumulators ----
 #pragma unroll
