@@ -362,40 +362,6 @@ inline void finalize_row(const PagedAttentionParams& p, int64_t qrow, int h, flo
   if (p.maybe_lse) p.maybe_lse[qrow * p.num_qo_heads + h] = lse;
 }
 
-// Quest-sparse lists jump to an unrelated place in the pool at every block, so each block starts with
-// TLB misses and an idle L2 streamer. Touching the first two lines of every contiguous run of a block
-// two items ahead (one 4 KiB run per head in HND, one row per token in NHD) starts both early; the
-// Prefetcher then fetches the next block into warm pages. Measured on the quest_decode benchmark
-// (experiments/5_quest_decode README, 2026-11-22): cold sparse attention HND 2.84 -> 2.3-2.4 ms
-// (huge pages), NHD 5.9 -> 4.7 ms; more lines, more blocks ahead or no Prefetcher measured no better.
-inline void touch_ahead(const Ctx& c, const Unit& u, int64_t item, int64_t blk) {
-  const PagedAttentionParams& p = *c.p;
-  const int64_t es = dtype_size(p.kv_dtype);
-  const char* kc = static_cast<const char*>(p.k_cache);
-  const char* vc = static_cast<const char*>(p.v_cache);
-  const bool nhd = p.layout == Layout::NHD;
-  const int runs = nhd ? p.block_size : 1;
-  const int64_t run_stride = c.kv_row_stride * es;  // NHD: between token rows
-  auto touch = [&](int64_t o) {
-    for (int t = 0; t < runs; ++t) {
-      const int64_t a = o + t * run_stride;
-      __builtin_prefetch(kc + a, 0, 2);
-      __builtin_prefetch(kc + a + 64, 0, 2);
-      __builtin_prefetch(vc + a, 0, 2);
-      __builtin_prefetch(vc + a + 64, 0, 2);
-    }
-  };
-  int readers = 0;
-  for (int hn = 0; hn < u.nn; ++hn) readers += head_reads(item_mask(c, u, item, hn), c.G);
-  if (nhd && readers == u.nn) {  // NHD rows hold the unit's heads side by side: one run per row
-    touch(paged_offset(p.layout, blk, 0, u.n0, p.block_size, p.num_kv_heads, p.head_dim) * es);
-    return;
-  }
-  for (int hn = 0; hn < u.nn; ++hn)
-    if (head_reads(item_mask(c, u, item, hn), c.G))
-      touch(paged_offset(p.layout, blk, 0, u.n0 + hn, p.block_size, p.num_kv_heads, p.head_dim) * es);
-}
-
 void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
   const PagedAttentionParams& p = *c.p;
   const Unit& u = units[task.unit];
@@ -435,7 +401,6 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
     const int valid = (int)imin(bs, seq_len - j * bs);
     Prefetcher pfr;
     Prefetcher* pf = nullptr;
-    if (c.sel_list && it + 2 < task.i1) touch_ahead(c, u, it + 2, table[item_block(c, u, it + 2)]);
     if (it + 1 < task.i1) {
       // The next block of the list, in address order, for the heads that will read it (NHD rows are
       // tokens with the heads side by side, HND rows are heads with their tokens side by side),

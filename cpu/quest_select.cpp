@@ -334,28 +334,13 @@ inline void score_rows_per_head(const QuestSelectParams& p, const Shape& s, cons
                                 int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc);
 
 // Walks rows [j0, j1) of a sequence page by page (no division per row): fn(j, element offset of the
-// row). Rows are contiguous inside a page and the hardware prefetchers follow them inside each 4 KiB
-// page; at every page boundary the L2 streamer starts over (and the TLB misses), and metadata pages lie
-// anywhere in the pool. So the rows about 4 KiB ahead (up to the sequence's last row, jmax) get their
-// first two lines touched when the walk reaches a multiple of that distance: measured on the
-// quest_decode benchmark (experiments/5_quest_decode README, 2026-11-22) cold select 1.85-1.95 ->
-// 1.71-1.81 ms, against 1.64-1.68 ms for the same walk with loads only (no scoring).
+// row). Rows are contiguous inside a page, and the hardware prefetchers follow them (software
+// prefetch of the next rows measured no better).
 template <class F>
-inline void for_rows(const int32_t* mbt, int R, int64_t rowel, int64_t j0, int64_t j1, int64_t jmax, const char* maxb,
-                     const char* minb, int64_t es, F&& fn) {
-  const int64_t row_bytes = rowel * es;
-  const int64_t d = row_bytes >= 4096 ? 1 : 4096 / row_bytes;  // rows per touch: about 4 KiB
+inline void for_rows(const int32_t* mbt, int R, int64_t rowel, int64_t j0, int64_t j1, F&& fn) {
   int64_t page = j0 / R, r = j0 % R;
   int64_t base = ((int64_t)mbt[page] * R + r) * rowel;
   for (int64_t j = j0; j < j1; ++j) {
-    if (j % d == 0 && j + d < jmax) {
-      const int64_t a = j + d;
-      const int64_t o = ((int64_t)mbt[a / R] * R + a % R) * row_bytes;
-      __builtin_prefetch(maxb + o, 0, 2);
-      __builtin_prefetch(maxb + o + 64, 0, 2);
-      __builtin_prefetch(minb + o, 0, 2);
-      __builtin_prefetch(minb + o + 64, 0, 2);
-    }
     fn(j, base);
     if (++r == R) {
       r = 0;
@@ -369,8 +354,7 @@ inline void for_rows(const int32_t* mbt, int R, int64_t rowel, int64_t j0, int64
 template <DType MT, int NC>
 inline void score_rows_mean(const QuestSelectParams& p, const Shape& s, const int32_t* mbt, int64_t j0, int64_t j1,
                             int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc) {
-  for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, L, static_cast<const char*>(p.max_meta), static_cast<const char*>(p.min_meta),
-           dtype_size(MT), [&](int64_t j, int64_t base) {
+  for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, [&](int64_t j, int64_t base) {
     score_row_mean<MT, NC>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
   });
 }
@@ -399,8 +383,7 @@ inline void score_blocks(const QuestSelectParams& p, const Shape& s, int b, int6
 template <DType MT, int NC>
 inline void score_rows_per_head(const QuestSelectParams& p, const Shape& s, const int32_t* mbt, int64_t j0, int64_t j1,
                                 int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc) {
-  for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, L, static_cast<const char*>(p.max_meta), static_cast<const char*>(p.min_meta),
-           dtype_size(MT), [&](int64_t j, int64_t base) {
+  for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, [&](int64_t j, int64_t base) {
     for (int n = 0; n < s.N; ++n) {
       const int64_t off = base + (int64_t)n * s.D;
       for (int g = 0; g < s.G;) {
