@@ -99,10 +99,13 @@ inline V reduce_w(const V* a) {
 #endif
 
 // Issues software prefetches for a few regions (the next KV block's K and V rows of the heads that
-// will read it), a few lines per tick(), in ascending address order within each region: spread through the compute so the misses overlap it instead
-// of stalling in one burst, and ordered so the L2 streamer can run ahead of them.
+// will read it), a few lines per tick(), spread through the compute so the misses overlap it instead
+// of stalling in one burst. Two orders: ascending addresses within each region (rows one after the
+// other), or, after interleave_pages(), one line from each 4 KiB page piece in turn (see there).
 struct Prefetcher {
   static constexpr int kMaxRegions = 32;
+  static constexpr int kMaxPieces = 256;
+  static constexpr int kPageWindow = 4;  // pieces in the round robin at a time (x2 pages with pair)
   const char* base[kMaxRegions];
   int regions = 0;
   int rows = 0;
@@ -112,6 +115,11 @@ struct Prefetcher {
   const char* end = nullptr;  // end of the current row
   uint32_t rate = 0, credit = 0;  // lines per tick, in 1/256ths
   int64_t pair = 0;  // when nonzero, every line is also prefetched at +pair bytes (K and V side by side)
+  // page-interleaved order: pieces of the rows cut at 4 KiB boundaries, [pcur, pend) still to issue
+  int pieces = 0;  // 0: address order
+  int live = 0, next = 0, lo = 0;  // unfinished pieces, next piece, first unfinished piece
+  const char* pcur[kMaxPieces];
+  const char* pend[kMaxPieces];
 
   // Regions (added with add()) of `nrows` rows of `bytes` bytes, `row_stride` apart.
   void shape(int nrows, int64_t row_stride, int64_t bytes) {
@@ -120,20 +128,63 @@ struct Prefetcher {
     row_bytes = bytes;
     regions = 0;
     pair = 0;
+    pieces = 0;
   }
   bool add(const char* p) {
     if (regions >= kMaxRegions) return false;
     base[regions++] = p;
     return true;
   }
+  // Switches to page-interleaved order: the rows of every region are cut at 4 KiB page boundaries
+  // and each tick step takes the next line of the next unfinished piece among the first
+  // kPageWindow unfinished ones, round robin. With scattered blocks on 4 KiB pages this keeps
+  // misses to several pages (and their V twins) in flight at once instead of one page at a time
+  // (dense bf16 decode 23.6 -> 21.1 ms); more pages at once is slower (all 33 pages of a 128 KB
+  // block: 2x slower than address order, likely past what the L2 streamer can track at once).
+  // Returns false, leaving address order, when there are more than kMaxPieces pieces.
+  bool interleave_pages() {
+    // rows back to back (a whole NHD block, a full HND block) are one span, so each page's lines
+    // are visited in ascending order
+    const bool joined = stride == row_bytes;
+    const int nrows = joined ? 1 : rows;
+    const int64_t span = joined ? rows * row_bytes : row_bytes;
+    int n = 0;
+    for (int r = 0; r < regions; ++r)
+      for (int i = 0; i < nrows; ++i) {
+        const char* a = base[r] + i * stride;
+        const char* e = a + span;
+        while (a < e) {
+          if (n >= kMaxPieces) return false;
+          const char* pe = reinterpret_cast<const char*>((reinterpret_cast<uintptr_t>(a) | 4095) + 1);
+          pcur[n] = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(a) & ~uintptr_t(63));
+          pend[n++] = pe < e ? pe : e;
+          a = pe;
+        }
+      }
+    pieces = n;
+    return true;
+  }
   // Prefetch steps (a step issues two lines when pair is set).
-  int64_t lines() const { return (int64_t)regions * rows * ((row_bytes + 63) / 64 + 1); }
+  int64_t lines() const {
+    if (pieces) {
+      int64_t n = 0;
+      for (int i = 0; i < pieces; ++i) n += (pend[i] - pcur[i] + 63) / 64;
+      return n;
+    }
+    return (int64_t)regions * rows * ((row_bytes + 63) / 64 + 1);
+  }
   // Starts issuing; `lines_per_tick` may be fractional.
   void start(double lines_per_tick) {
     region = 0;
     row = 0;
     rate = (uint32_t)(lines_per_tick * 256.0 + 1.0);
     credit = 0;
+    if (pieces) {
+      live = pieces;
+      next = 0;
+      lo = 0;
+      return;
+    }
     if (regions > 0 && rows > 0) open_row();
     else region = regions;
   }
@@ -142,13 +193,32 @@ struct Prefetcher {
     cur = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(a) & ~uintptr_t(63));
     end = a + row_bytes;
   }
+  inline void issue(const char* p) const {
+    __builtin_prefetch(p, 0, 2);
+    if (pair) __builtin_prefetch(p + pair, 0, 2);
+  }
+  inline void tick_pieces() {
+    while (credit >= 256) {
+      credit -= 256;
+      if (live == 0) return;
+      while (pcur[lo] >= pend[lo]) ++lo;  // live > 0: some piece at or after lo is unfinished
+      const int hi = lo + kPageWindow < pieces ? lo + kPageWindow : pieces;
+      if (next < lo || next >= hi) next = lo;
+      while (pcur[next] >= pend[next])
+        if (++next >= hi) next = lo;
+      issue(pcur[next]);
+      pcur[next] += 64;
+      if (pcur[next] >= pend[next]) --live;
+      ++next;
+    }
+  }
   inline void tick() {
     credit += rate;
+    if (pieces) return tick_pieces();
     while (credit >= 256) {
       credit -= 256;
       if (region >= regions) return;
-      __builtin_prefetch(cur, 0, 2);
-      if (pair) __builtin_prefetch(cur + pair, 0, 2);
+      issue(cur);
       cur += 64;
       if (cur >= end) {
         if (++row >= rows) {
@@ -161,6 +231,11 @@ struct Prefetcher {
   }
   // Issues whatever is left (the next block must be on its way before it is used).
   void drain() {
+    if (pieces) {
+      credit = 256u * 1024u * 1024u;
+      tick_pieces();
+      return;
+    }
     while (region < regions) {
       credit = 256;
       tick();

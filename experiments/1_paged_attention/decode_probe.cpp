@@ -15,7 +15,8 @@
 #include <thread>
 #include <vector>
 // pattern: 0 seq ceiling, 1 block K then V, 2 K/V interleaved by line, 3 = 1 + sw prefetch next block (all lines, spread),
-// 4 = 1 + prefetch first 2 lines of each page of next block, 5 head-major (current), 6 = 2 + prefetch next block all lines
+// 4 = 1 + prefetch first 2 lines of each page of next block, 5 head-major (current), 6 = 2 + prefetch next block all lines,
+// 12-16 head-major demand with next-block prefetch variants (names in main)
 static const size_t BLK = 16 * 8 * 128 * 2;  // 32 KB
 int NB = 8192;
 char *kc, *vc, *seqb;
@@ -60,6 +61,27 @@ float work(int pat, int t, int T) {
           if (pat == 7 && nk && (i & 4095) == 0) { __builtin_prefetch(nk + i, 0, 2); __builtin_prefetch(nv + i, 0, 2); }
           a0 = _mm512_add_ps(a0, ld(k + i)); a1 = _mm512_add_ps(a1, ld(k + i + 64)); a2 = _mm512_add_ps(a2, ld(v + i)); a3 = _mm512_add_ps(a3, ld(v + i + 64)); COMP
         }
+      } else if (pat >= 12 && pat <= 16) {
+        // head-major demand order (the kernel's), next-block prefetch variants
+        const char* pk = pat == 15 ? (b + 2 < b1 ? kc + (size_t)phys[b + 2] * BLK : nullptr) : nk;
+        const char* pv = pat == 15 ? (b + 2 < b1 ? vc + (size_t)phys[b + 2] * BLK : nullptr) : nv;
+        if ((pat == 13 || pat == 14) && nk)
+          for (size_t o = 0; o < BLK; o += 4096) { __builtin_prefetch(nk + o, 0, 2); __builtin_prefetch(nv + o, 0, 2); __builtin_prefetch(nk + o + 64, 0, 2); __builtin_prefetch(nv + o + 64, 0, 2); }
+        if (pat == 16 && b + 2 < b1) {
+          const char* qk = kc + (size_t)phys[b + 2] * BLK; const char* qv = vc + (size_t)phys[b + 2] * BLK;
+          for (size_t o = 0; o < BLK; o += 4096) { __builtin_prefetch(qk + o, 0, 2); __builtin_prefetch(qv + o, 0, 2); }
+        }
+        if (pat == 15 && b == b0 && nk) for (size_t o = 0; o < BLK; o += 64) { __builtin_prefetch(nk + o, 0, 2); __builtin_prefetch(nv + o, 0, 2); }
+        size_t line = 0;
+        for (int h = 0; h < 8; h++)
+          for (int c = 0; c < 2; c++) {
+            const char* p = c ? v : k;
+            for (int tok = 0; tok < 16; tok++) {
+              const char* r = p + tok * 2048 + h * 256;
+              if (pat != 14 && pk) { __builtin_prefetch(pk + line, 0, 2); __builtin_prefetch(pv + line, 0, 2); __builtin_prefetch(pk + line + 64, 0, 2); __builtin_prefetch(pv + line + 64, 0, 2); line += 128; }
+              a0 = _mm512_add_ps(a0, ld(r)); a1 = _mm512_add_ps(a1, ld(r + 64)); a2 = _mm512_add_ps(a2, ld(r + 128)); a3 = _mm512_add_ps(a3, ld(r + 192)); COMP
+            }
+          }
       } else if (pat == 5 || pat == 8 || pat == 9) {
         if (pat == 9) { k = kc; v = vc; }
         for (int h = 0; h < 8; h++)
@@ -87,13 +109,14 @@ int main(int argc, char** argv) {
   std::vector<char> flush(1 << 30);
   phys.resize(NB); for (int i = 0; i < NB; i++) phys[i] = i;
   std::mt19937 rng(1); std::shuffle(phys.begin(), phys.end(), rng);
-  const char* names[] = {"seq ceiling", "K then V per block", "K/V interleaved", "KthenV + pf next all", "KthenV + pf page heads", "head-major", "interleaved + pf all", "interleaved + pf page heads", "head-major + pf all", "compute only (cached)", "KthenV, pf K+V next during K", "KthenV, pf V during K, K next during V"};
+  const char* names[] = {"seq ceiling", "K then V per block", "K/V interleaved", "KthenV + pf next all", "KthenV + pf page heads", "head-major", "interleaved + pf all", "interleaved + pf page heads", "head-major + pf all", "compute only (cached)", "KthenV, pf K+V next during K", "KthenV, pf V during K, K next during V",
+                         "head-major + pf next K/V paired", "12 + page heads next at start", "head-major + page heads only", "12 two blocks ahead", "12 + page heads 2 ahead"};
   std::vector<int> pats;
   for (int i = 3; i < argc; i++) pats.push_back(atoi(argv[i]));
   if (pats.empty()) pats = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   int reps = getenv("REPS") ? atoi(getenv("REPS")) : 7;
   bool fl = getenv("FLUSH") && atoi(getenv("FLUSH"));
-  std::vector<std::vector<double>> res(12);
+  std::vector<std::vector<double>> res(17);
   for (int rep = 0; rep < reps; rep++)
     for (int pat : pats) {
       if (fl) memset(flush.data(), rep, flush.size());
