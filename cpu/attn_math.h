@@ -142,7 +142,9 @@ struct Prefetcher {
   // (dense bf16 decode 23.6 -> 21.1 ms); more pages at once is slower (all 33 pages of a 128 KB
   // block: 2x slower than address order, likely past what the L2 streamer can track at once).
   // Returns false, leaving address order, when there are more than kMaxPieces pieces.
-  bool interleave_pages() {
+  // across_regions: the pieces are taken region by region in turn (piece 0 of every region, then
+  // piece 1 of every region, ...), so the window spans several regions (several blocks' slices).
+  bool interleave_pages(bool across_regions = false) {
     // rows back to back (a whole NHD block, a full HND block) are one span, so each page's lines
     // are visited in ascending order
     const bool joined = stride == row_bytes;
@@ -162,6 +164,28 @@ struct Prefetcher {
         }
       }
     pieces = n;
+    if (across_regions && regions > 1 && n % regions == 0) {
+      // only when every region is cut the same way (same page offsets: blocks of one pool); otherwise
+      // region-major order stays (any order of the pieces covers the same lines)
+      const char* tc[kMaxPieces];
+      const char* te[kMaxPieces];
+      const int per = n / regions;
+      bool same = true;
+      for (int r = 0; r < regions && same; ++r)
+        for (int i = 0; i < per; ++i)
+          if ((pend[r * per + i] - pcur[r * per + i]) != (pend[i] - pcur[i])) same = false;
+      if (same) {
+        for (int i = 0; i < per; ++i)
+          for (int r = 0; r < regions; ++r) {
+            tc[i * regions + r] = pcur[r * per + i];
+            te[i * regions + r] = pend[r * per + i];
+          }
+        for (int i = 0; i < n; ++i) {
+          pcur[i] = tc[i];
+          pend[i] = te[i];
+        }
+      }
+    }
     return true;
   }
   // Prefetch steps (a step issues two lines when pair is set).

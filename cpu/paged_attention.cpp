@@ -395,10 +395,54 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
   const int bs = p.block_size;
   const int64_t es = dtype_size(p.kv_dtype);
   const int32_t* table = p.block_tables + (int64_t)u.b * p.max_blocks_per_seq;
+  // Per-head Quest-sparse decode units (one KV head, one query) read one K and one V slice per block
+  // (4 KiB each in HND bf16 at D=128), each at an unrelated place in the pool. Prefetching only the
+  // next block keeps two pages in flight; instead the blocks are taken in groups of kGroupBlocks and,
+  // during one group, the next group's slices are prefetched round robin across the blocks (piece i of
+  // every block in turn, K/V paired), so misses to 6-8 pages overlap the compute (cold quest_decode
+  // step, experiments/5_quest_decode README "Fourth pass": sparse attention 2.3-2.4 -> 2.0-2.1 ms HND
+  // huge pages, 2.9-3.0 -> 2.4 ms HND default allocation, 5.3 -> 4.8 ms NHD).
+  constexpr int kGroupBlocks = 3;
+  const bool grouped = c.sel_list && u.nn == 1 && nq == 1;
+  Prefetcher grp;
+  auto fill_group = [&](int64_t g0, int64_t g1) {  // slices of items [g0, min(g1, i1)) of head u.n0
+    const char* kc = static_cast<const char*>(p.k_cache);
+    const char* vc = static_cast<const char*>(p.v_cache);
+    // the full block's slice (a partial last block prefetches a few lines past its tokens)
+    if (p.layout == Layout::NHD) grp.shape(bs, (int64_t)p.num_kv_heads * D * es, (int64_t)D * es);
+    else grp.shape(1, 0, (int64_t)bs * D * es);
+    for (int64_t nit = g0; nit < g1 && nit < task.i1; ++nit)
+      grp.add(kc + paged_offset(p.layout, table[item_block(c, u, nit)], 0, u.n0, bs, p.num_kv_heads, D) * es);
+    grp.pair = vc - kc;
+    grp.interleave_pages(true);
+  };
+  if (grouped && task.i0 + 1 < task.i1) {  // the rest of the first group, at once
+    fill_group(task.i0 + 1, task.i0 + kGroupBlocks);
+    grp.start(1.0);
+    grp.drain();
+  }
   for (int64_t it = task.i0; it < task.i1; ++it) {
     const int64_t j = item_block(c, u, it);
     const int64_t blk = table[j];
     const int valid = (int)imin(bs, seq_len - j * bs);
+    if (grouped) {
+      const int64_t k0 = (it - task.i0) % kGroupBlocks;
+      if (k0 == 0 && it + kGroupBlocks < task.i1) {
+        fill_group(it + kGroupBlocks, it + 2 * kGroupBlocks);
+        // ticks of one block as below (one head, one query), paced over the group's blocks
+        const int64_t chunks = Dp / W, cb = (Dp / W + 3) / 4 + (Dp / W) % 4;
+        const int64_t tok = imin(valid, c.Tt);
+        const int64_t ticks = ((valid + c.Tt - 1) / c.Tt) *
+                              (((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * (chunks + 1) + rh + ((rh + 3) / 4) * cb * tok);
+        grp.start((double)grp.lines() / (double)(kGroupBlocks * (ticks > 0 ? ticks : 1)));
+      }
+      const uint8_t* mask = item_mask(c, u, it, 0);
+      if (head_reads(mask, G))
+        for (int t0 = 0; t0 < valid; t0 += c.Tt)
+          attend_tile(c, u, st, 0, u.n0, blk, j, t0, (int)imin(c.Tt, valid - t0), mask, &grp);
+      if (k0 == kGroupBlocks - 1) grp.drain();  // the next group must be on its way before it is used
+      continue;
+    }
     Prefetcher pfr;
     Prefetcher* pf = nullptr;
     if (it + 1 < task.i1) {
