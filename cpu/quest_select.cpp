@@ -7,7 +7,6 @@
 #include <cstring>
 #include <string>
 
-#include "attn_math.h"
 #include "isa.h"
 #include "simd.h"
 #include "thread_pool.h"
@@ -335,59 +334,10 @@ inline void score_rows_per_head(const QuestSelectParams& p, const Shape& s, cons
                                 int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc);
 
 // Walks rows [j0, j1) of a sequence page by page (no division per row): fn(j, element offset of the
-// row). Rows are contiguous inside a page, and the hardware prefetchers follow them within a 4 KiB page.
-// PF: groups of `gr` rows; while one group is scored, the next group's max rows are prefetched (min
-// paired at the same element offset), cut at 4 KiB pages and taken one line per page in turn.
-// scratch knob SA_QD_SEL = "g<rows>p<pages per task>d<drain first 0|1>"
-inline int sel_knob(char c, int dflt) {
-  const char* v = std::getenv("SA_QD_SEL");
-  if (!v) return dflt;
-  const char* f = std::strchr(v, c);
-  return f ? std::atoi(f + 1) : dflt;
-}
-inline int sel_variant() { return sel_knob('g', 0); }
+// row). Rows are contiguous inside a page, and the hardware prefetchers follow them (software
+// prefetch of the next rows measured no better).
 template <class F>
-inline void for_rows(const int32_t* mbt, int R, int64_t rowel, int64_t j0, int64_t j1, F&& fn, const void* M = nullptr,
-                     const void* m = nullptr, int esize = 0) {
-  const int gr = M ? sel_variant() : 0;
-  if (gr > 0) {
-    const int64_t row_bytes = rowel * esize;
-    Prefetcher pf;
-    // Prefetch rows [g0, g0 + gr) (clipped to j1) when they lie in one page; false otherwise.
-    auto setup = [&](int64_t g0) {
-      const int64_t g1 = g0 + gr < j1 ? g0 + gr : j1;
-      if (g0 >= g1 || g0 / R != (g1 - 1) / R) return false;
-      const int64_t off = ((int64_t)mbt[g0 / R] * R + g0 % R) * rowel * esize;
-      pf.shape((int)(g1 - g0), row_bytes, row_bytes);
-      pf.add(static_cast<const char*>(M) + off);
-      pf.pair = static_cast<const char*>(m) - static_cast<const char*>(M);
-      pf.interleave_pages();
-      return true;
-    };
-    if (setup(j0) && sel_knob('d', 1)) {
-      pf.start(1.0);
-      pf.drain();
-    }
-    int64_t page = j0 / R, r = j0 % R;
-    int64_t base = ((int64_t)mbt[page] * R + r) * rowel;
-    for (int64_t g = j0; g < j1; g += gr) {
-      const int64_t ge = g + gr < j1 ? g + gr : j1;
-      const bool on = setup(ge);
-      if (on) pf.start((double)pf.lines() / (double)(ge - g) * sel_knob('r', 10) / 10.0);
-      for (int64_t j = g; j < ge; ++j) {
-        if (on) pf.tick();
-        fn(j, base);
-        if (++r == R) {
-          r = 0;
-          if (j + 1 < j1) base = (int64_t)mbt[++page] * R * rowel;
-        } else {
-          base += rowel;
-        }
-      }
-      if (on) pf.drain();
-    }
-    return;
-  }
+inline void for_rows(const int32_t* mbt, int R, int64_t rowel, int64_t j0, int64_t j1, F&& fn) {
   int64_t page = j0 / R, r = j0 % R;
   int64_t base = ((int64_t)mbt[page] * R + r) * rowel;
   for (int64_t j = j0; j < j1; ++j) {
@@ -406,7 +356,7 @@ inline void score_rows_mean(const QuestSelectParams& p, const Shape& s, const in
                             int64_t L, const float* q, const uint16_t* qk, int Dp, float* sc) {
   for_rows(mbt, s.R, (int64_t)s.N * s.D, j0, j1, [&](int64_t j, int64_t base) {
     score_row_mean<MT, NC>(p.max_meta, p.min_meta, base, q, qk, s.N, s.D, Dp, sc + j, L);
-  }, p.max_meta, p.min_meta, (int)dtype_size(MT));
+  });
 }
 
 // Scores of rows [j0, j1) of sequence b for every query row into sc[row * L + j].
@@ -513,7 +463,7 @@ Status run(const QuestSelectParams& p) {
 
   // Blocks per scoring task: about 64 KiB of metadata (max + min rows of all heads).
   const int64_t row_bytes = 2 * (int64_t)s.N * s.D * (int64_t)dtype_size(MT);
-  const int64_t per_task = (row_bytes >= (64 << 10) ? 1 : (64 << 10) / row_bytes) * sel_knob('p', 1);
+  const int64_t per_task = row_bytes >= (64 << 10) ? 1 : (64 << 10) / row_bytes;
   // Scores of a wave of sequences are kept (rows x blocks f32); waves bound that buffer.
   const int64_t cap = int64_t(1) << 21;
   int64_t max_wave = 0, max_L = 0, acc = 0;
