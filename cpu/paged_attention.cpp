@@ -403,6 +403,16 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
   // step, experiments/5_quest_decode README "Fourth pass": sparse attention 2.3-2.4 -> 2.0-2.1 ms HND
   // huge pages, 2.9-3.0 -> 2.4 ms HND default allocation, 5.3 -> 4.8 ms NHD).
   constexpr int kGroupBlocks = 3;
+  // Inner-loop ticks of one block whose `valid` tokens are read by `active` heads: qk (row blocks x
+  // token groups x (chunks + reduce)) + softmax (rows) + pv (row groups x chunk passes x tokens); the
+  // prefetches are paced over them so no phase of a tile runs without prefetches in flight.
+  auto block_ticks = [&](int valid, int active) -> double {
+    const int64_t chunks = Dp / W, cb = (Dp / W + 3) / 4 + (Dp / W) % 4;
+    const int64_t tiles = (int64_t)imax(active, 1) * ((valid + c.Tt - 1) / c.Tt);
+    const int64_t tok = imin(valid, c.Tt);
+    const int64_t ticks = tiles * (((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * (chunks + 1) + rh + ((rh + 3) / 4) * cb * tok);
+    return (double)(ticks > 0 ? ticks : 1);
+  };
   const bool grouped = c.sel_list && u.nn == 1 && nq == 1;
   Prefetcher grp;
   auto fill_group = [&](int64_t g0, int64_t g1) {  // slices of items [g0, min(g1, i1)) of head u.n0
@@ -429,12 +439,7 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
       const int64_t k0 = (it - task.i0) % kGroupBlocks;
       if (k0 == 0 && it + kGroupBlocks < task.i1) {
         fill_group(it + kGroupBlocks, it + 2 * kGroupBlocks);
-        // ticks of one block as below (one head, one query), paced over the group's blocks
-        const int64_t chunks = Dp / W, cb = (Dp / W + 3) / 4 + (Dp / W) % 4;
-        const int64_t tok = imin(valid, c.Tt);
-        const int64_t ticks = ((valid + c.Tt - 1) / c.Tt) *
-                              (((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * (chunks + 1) + rh + ((rh + 3) / 4) * cb * tok);
-        grp.start((double)grp.lines() / (double)(kGroupBlocks * (ticks > 0 ? ticks : 1)));
+        grp.start((double)grp.lines() / (kGroupBlocks * block_ticks(valid, 1)));  // paced over the group
       }
       const uint8_t* mask = item_mask(c, u, it, 0);
       if (head_reads(mask, G))
@@ -476,20 +481,14 @@ void run_task(const Ctx& c, const Unit* units, const Task& task, int tid) {
           if (!pfr.add(kc + o) || !pfr.add(vc + o)) break;
         }
       }
-      // ticks of this block: qk (row blocks x token groups x (chunks + reduce)) + softmax (rows) +
-      // pv (row groups x chunk passes x tokens), so no phase of a tile runs without prefetches in flight
       int active = 0;
       for (int hn = 0; hn < u.nn; ++hn) active += head_reads(item_mask(c, u, it, hn), G);
-      const int64_t chunks = Dp / W, cb = (Dp / W + 3) / 4 + (Dp / W) % 4;
-      const int64_t tiles = (int64_t)imax(active, 1) * ((valid + c.Tt - 1) / c.Tt);
-      const int64_t tok = imin(valid, c.Tt);
-      const int64_t ticks = tiles * (((rh + RB - 1) / RB) * ((tok + TB - 1) / TB) * (chunks + 1) + rh + ((rh + 3) / 4) * cb * tok);
       // Memory-bound blocks (at least one line per two ticks: decode) take the lines round robin
       // over a few 4 KiB pages at a time: on a shuffled table a block is a few pages of its own,
       // and misses to several pages at once keep more lines in flight than one ascending stream
       // (target decode 23.6 -> 21.1 ms). Compute-bound blocks (multi-query) keep address order,
       // which measured ~5% faster there.
-      const double nticks = (double)(ticks > 0 ? ticks : 1);
+      const double nticks = block_ticks(valid, active);
       if (readers == u.nn && (double)pfr.lines() >= 0.5 * nticks) pfr.interleave_pages();
       pfr.start((double)pfr.lines() / nticks);
       pf = &pfr;
