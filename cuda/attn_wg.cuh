@@ -38,6 +38,11 @@ __device__ __forceinline__ uint32_t wg_off(int R, int r, int c) {
   return (uint32_t)((c >> 3) * (R * 128) + r * 128 + (((c & 7) ^ (r & 7)) << 4));
 }
 
+// Named barriers 1 and 2 order the two compute warpgroups' GEMM issue (ping-pong): 256 threads,
+// one warpgroup syncing, the other arriving.
+__device__ __forceinline__ void named_sync(int id) { asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory"); }
+__device__ __forceinline__ void named_arrive(int id) { asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory"); }
+
 // Shared-memory matrix descriptor, 128-byte swizzle (PTX "matrix-descriptor-encode").
 __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
   return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((uint64_t)((lbo >> 4) & 0x3FFF) << 16) |
@@ -229,6 +234,8 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   const bool plain = !(p.softcap > 0.f) && !p.maybe_alibi_slopes && p.sliding_window == 0;
   const bool upper = p.causal || p.sliding_window > 0;
   const float c2 = p.scale * kLog2e;
+  const bool pp = (plan.variant & 1) != 0;
+  const bool fold = (plan.variant & 2) != 0 && c2 > 0.f;
 
   // Q as the A operand: in registers for headDim <= 128 (loaded once; each S wgmma then reads only K
   // from shared memory, which at TN = 64 is the limit: A and B from shared memory would need the
@@ -242,6 +249,17 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       ldmatrix_x4(qa[kk], sQ + wg_off(C::M, wrow + ri + (mi & 1) * 8, kk * 2 + (mi >> 1)));
   }
   const uint64_t q_desc0 = wg_desc(sQa + wg * 64 * 128, 16, 1024);
+  auto rescale = [&](const float* a) {
+    if (__any_sync(0xffffffffu, a[0] != 1.f || a[1] != 1.f)) {  // the running max moved
+#pragma unroll
+      for (int i = 0; i < D / 8; ++i) {
+        o[i * 4 + 0] *= a[0];
+        o[i * 4 + 1] *= a[0];
+        o[i * 4 + 2] *= a[1];
+        o[i * 4 + 3] *= a[1];
+      }
+    }
+  };
   auto issue_pv = [&](int u) {  // O += P V for tile u (P in pa)
     const uint32_t v_a = pipe_a + (uint32_t)(u % C::STAGES) * C::STAGE_BYTES + C::TILE_BYTES;
 #pragma unroll
@@ -251,8 +269,10 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   // ---- the loop. Iteration v: once tile v has landed, its S = Q K^T and tile v-1's O += P V are
   // issued together; tile v's softmax runs while the tensor cores do P V, then O is rescaled and
   // tile v-1's stage goes back to the producer.
+  if (pp && wg == 1 && ntiles > 0) named_arrive(1);  // warpgroup 0 issues first
   for (int v = 0; v < ntiles; ++v) {
     mbar_wait(&full_bar[v % C::STAGES], (v / C::STAGES) & 1);
+    if (pp) named_sync(1 + wg);  // my turn to issue: the other warpgroup has issued its GEMMs
 
     // Issue S = Q K^T (64 rows x TN keys per warpgroup), then the previous tile's P V.
     const uint32_t k_a = pipe_a + (uint32_t)(v % C::STAGES) * C::STAGE_BYTES;
@@ -269,12 +289,15 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       }
     }
     wg_commit();
+    if (v > 0) issue_pv(v - 1);
     if (v > 0) {
-      issue_pv(v - 1);
       wg_wait<1>();  // S done; P V may still run
     } else {
       wg_wait<0>();
     }
+    // The other warpgroup's turn: its GEMMs queue behind this one's P V on the tensor cores while
+    // this one runs the softmax (arriving before the wait makes ptxas serialize the wgmmas, C7514).
+    if (pp && !(wg == 1 && v == ntiles - 1)) named_arrive(2 - wg);
     wg_fence_regs<NS>(sc);
 
     // Logits, masks, online softmax (rows g and g+8; a row's 4 owners are lanes 4g..4g+3).
@@ -285,7 +308,15 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     for (int w = 0; w < 4; ++w) bad |= sBad[slot][w];
     const bool full = plain && bad == 0u && (!upper || kb0 + C::TN - 1 <= qmin);
     float mx[2] = {m_run[0], m_run[1]};
-    if (full) {
+    float mul = 1.f;  // logit = mul * sc
+    if (full && fold) {  // the scale is folded into the exponent's FMA (c2 > 0 keeps the max)
+      float rm[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int i = 0; i < NS; ++i) rm[(i >> 1) & 1] = fmaxf(rm[(i >> 1) & 1], sc[i]);
+      mx[0] = fmaxf(mx[0], rm[0] * c2);
+      mx[1] = fmaxf(mx[1], rm[1] * c2);
+      mul = c2;
+    } else if (full) {
 #pragma unroll
       for (int i = 0; i < NS; ++i) {
         sc[i] *= c2;
@@ -319,7 +350,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       float ls = 0.f;
 #pragma unroll
       for (int j = 0; j < NS / 4; ++j) {
-        const float p0 = fast_exp2(sc[j * 4 + 2 * hr] - mref), p1 = fast_exp2(sc[j * 4 + 2 * hr + 1] - mref);
+        const float p0 = fast_exp2(fmaf(sc[j * 4 + 2 * hr], mul, -mref)), p1 = fast_exp2(fmaf(sc[j * 4 + 2 * hr + 1], mul, -mref));
         sc[j * 4 + 2 * hr] = p0;
         sc[j * 4 + 2 * hr + 1] = p1;
         ls += p0 + p1;
@@ -334,15 +365,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       __syncwarp();
       if (lane == 0) mbar_arrive(&empty_bar[(v - 1) % C::STAGES]);
     }
-    if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {  // the running max moved
-#pragma unroll
-      for (int i = 0; i < D / 8; ++i) {
-        o[i * 4 + 0] *= alpha[0];
-        o[i * 4 + 1] *= alpha[0];
-        o[i * 4 + 2] *= alpha[1];
-        o[i * 4 + 3] *= alpha[1];
-      }
-    }
+    rescale(alpha);
     // P as the A operand (the C layout of two n8 blocks is an A fragment).
 #pragma unroll
     for (int kb = 0; kb < KB; ++kb) {
@@ -408,12 +431,14 @@ Status launch_wg_shape(const PagedAttentionParams& p, const Launch& l, const Att
   }
   const char* env = std::getenv("SA_CUDA_WG");
   if (state != 1 || (env && env[0] == '0') || p.maybe_block_selection) return Status::Ok();
+  AttnPlan pl = plan;
+  if (const char* v = std::getenv("SA_CUDA_WG_VAR")) pl.variant = std::atoi(v);
   const int64_t qtiles = ((int64_t)p.max_q_len * plan.hp + C::M - 1) / C::M;
   const int64_t ys = (int64_t)p.num_seqs * plan.head_groups;
   if (!(env && env[0] == '1') && qtiles * ys < l.num_sms) return Status::Ok();
   SA_RETURN_IF_ERROR(check_grid("paged_attention", qtiles, ys, 1));
   *taken = true;
-  kern<<<dim3((unsigned)qtiles, (unsigned)ys, 1), C::kThreads, C::SMEM, l.stream>>>(p, plan, l.err);
+  kern<<<dim3((unsigned)qtiles, (unsigned)ys, 1), C::kThreads, C::SMEM, l.stream>>>(p, pl, l.err);
   SA_CUDA_LAUNCH_CHECK();
   return Status::Ok();
 }

@@ -2,8 +2,8 @@
 # The GPU-machine run for the Hopper prefill kernel (attn_wg.cuh; see ../shared/GPU.md, cuda/README.md):
 # build for sm_90a, the paged_attention sweep and check.mjs with the kernel forced on (SA_CUDA_WG=1)
 # and by default, then the chunked-prefill benchmark with the kernel off (mma.sync) and on.
-# Usage (device tool, carry .gpu): bash cuda/tools/gpu_wg.sh [full|final|ncu]
-#   full: + tsc, the whole suite with SA_REQUIRE_CUDA=1 and verify --backend cuda; final: full + compute-sanitizer
+# Usage (device tool, carry .gpu): bash cuda/tools/gpu_wg.sh [var|full|final|ncu]
+#   var: A/B of SA_CUDA_WG_VAR values (WG_VARS); full: + tsc, the whole suite with SA_REQUIRE_CUDA=1 and verify --backend cuda; final: full + compute-sanitizer
 #   memcheck over check.mjs --quick with the Hopper kernel forced, and all benchmarks; ncu: profile one prefill call
 set -u
 OUT=${OUT:-/tmp/sa_out}; mkdir -p "$OUT"
@@ -29,6 +29,17 @@ if [[ ${1:-} == ncu ]]; then  # profile one chunk call of the prefill benchmark 
     --section WarpStateStats --section SchedulerStats --section Occupancy --section MemoryWorkloadAnalysis \
     --section ComputeWorkloadAnalysis --section LaunchStats --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" node cuda/tools/bench.mjs /tmp/pf.json --only=ncu > "$OUT/ncu.txt" 2>&1
   echo "ncu rc $?"; grep -vE "^==PROF==|^\s*$|----" "$OUT/ncu.txt" | grep -E "  [A-Z]|stalled" | grep -vE "stalled.* 0(\.0+)?$" | cut -c1-130 | head -140
+  exit 0
+fi
+if [[ ${1:-} == var ]]; then  # A/B of the SA_CUDA_WG_VAR switches in WG_VARS (the first non-zero one also swept)
+  VARS=${WG_VARS:-0 1 2 3}; t=$(echo $VARS | awk '{print $NF}')
+  SA_CUDA_WG_VAR=$t SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_var.log" 2>&1
+  echo "vitest paged_attention (SA_CUDA_WG=1 VAR=$t) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_var.log")"; grep -E "FAIL|AssertionError" "$OUT/vitest_var.log" | head -8
+  SA_CUDA_WG_VAR=$t SA_CUDA_WG=1 timeout 120 node cuda/tools/check.mjs --quick > "$OUT/check_var.log" 2>&1
+  echo "check.mjs (VAR=$t): $(grep -E 'cuda check' "$OUT/check_var.log")"; grep FAIL "$OUT/check_var.log" | head -8
+  for rep in 1 2 3; do for v in $VARS; do
+    SA_CUDA_WG_VAR=$v timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "prefill" | sed "s/^/VAR=$v: /"
+  done; done
   exit 0
 fi
 if [[ ${1:-} == final ]]; then  # the forced sweep only; the full suite below runs the default path
