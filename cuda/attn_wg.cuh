@@ -13,6 +13,13 @@
 #include "attn_common.cuh"
 #include "wgmma.cuh"
 
+#ifndef SA_WG_ABL
+#define SA_WG_ABL 0  // timing ablations (wrong results): 8 no K/V copies, 16 no softmax, 32 no wgmma
+#endif
+#ifndef SA_WG_TN
+#define SA_WG_TN 0   // experiment: keys per tile at headDim 128 (0 = the default rule)
+#endif
+
 namespace select_attn::cuda {
 
 template <int D>
@@ -20,16 +27,17 @@ struct WgCfg {
   static constexpr int kWG = 2;                       // compute warpgroups, 64 packed rows each
   static constexpr int kThreads = 128 * (kWG + 1);    // + the producer warpgroup
   static constexpr int M = 64 * kWG;                  // packed query rows per thread block
-  static constexpr int TN = D >= 256 ? 32 : 64;       // keys per tile
+  static constexpr int TN = SA_WG_TN > 0 && D == 128 ? SA_WG_TN : D >= 256 ? 32 : 64;  // keys per tile
   // K/V stages: the producer fills up to STAGES - 2 ahead while one tile is in S and one in P V.
-  static constexpr int STAGES = D >= 256 ? 4 : 5;
-  static constexpr int LAG = 2;                       // copy groups a producer thread keeps in flight
+  static constexpr int STAGES = D >= 256 || TN >= 128 ? (TN >= 128 ? 3 : 4) : 5;
+  static constexpr int LAG = STAGES >= 4 ? 2 : 1;     // copy groups a producer thread keeps in flight
   static constexpr int Q_BYTES = M * D * 2;
   static constexpr int TILE_BYTES = TN * D * 2;
   static constexpr int STAGE_BYTES = 2 * TILE_BYTES;  // K and V
   static constexpr int SMEM = 1024 + Q_BYTES + STAGES * STAGE_BYTES;  // + 1 KB to align the swizzle atoms
   static_assert(D % 64 == 0, "rows are whole 128-byte swizzle lines");
-  static_assert(LAG <= STAGES - 1, "the producer must be able to run LAG tiles ahead");
+  // Tile t is marked loaded once tile t + LAG is issued, while the consumers may still hold t - 1.
+  static_assert(LAG <= STAGES - 2, "the producer must be able to run LAG tiles ahead");
 };
 
 // Byte offset of 16-byte chunk c of row r in a tile of R rows stored as D/64 slabs of [R][128 B]
@@ -191,6 +199,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
 #pragma unroll
       for (int k = 0; k < CPT; ++k) {
         const int c = part + k * TPR;
+        if (SA_WG_ABL & 8) continue;
         cp_async16(kd + wg_off(C::TN, r, c), kc + base + c * 8, off < 0 ? 0 : 16);
         cp_async16(vd + wg_off(C::TN, r, c), vc + base + c * 8, off < 0 ? 0 : 16);
       }
@@ -240,7 +249,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   // Q as the A operand: in registers for headDim <= 128 (loaded once; each S wgmma then reads only K
   // from shared memory, which at TN = 64 is the limit: A and B from shared memory would need the
   // full 128 B/cycle), else from shared memory through a descriptor (registers run out at 256).
-  constexpr bool kQReg = D <= 128;
+  constexpr bool kQReg = D <= 128 && C::TN <= 64;
   uint32_t qa[kQReg ? D / 16 : 1][4];
   if constexpr (kQReg) {
     const int mi = lane >> 3, ri = lane & 7;
@@ -262,8 +271,10 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   };
   auto issue_pv = [&](int u) {  // O += P V for tile u (P in pa)
     const uint32_t v_a = pipe_a + (uint32_t)(u % C::STAGES) * C::STAGE_BYTES + C::TILE_BYTES;
+    if constexpr ((SA_WG_ABL & 32) == 0) {
 #pragma unroll
-    for (int kb = 0; kb < KB; ++kb) wgmma_rs<T, D>(o, pa[kb], wg_desc(v_a + kb * 16 * 128, C::TN * 128, 1024), 1);
+      for (int kb = 0; kb < KB; ++kb) wgmma_rs<T, D>(o, pa[kb], wg_desc(v_a + kb * 16 * 128, C::TN * 128, 1024), 1);
+    }
     wg_commit();
   };
   // ---- the loop. Iteration v: once tile v has landed, its S = Q K^T and tile v-1's O += P V are
@@ -278,7 +289,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     const uint32_t k_a = pipe_a + (uint32_t)(v % C::STAGES) * C::STAGE_BYTES;
     wg_fence();
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
+    for (int kk = 0; kk < ((SA_WG_ABL & 32) ? 0 : D / 16); ++kk) {
       const uint32_t koff = (uint32_t)(kk & 3) * 32u;  // k16 step inside a 128-byte line
       const uint64_t db = wg_desc(k_a + (kk >> 2) * (C::TN * 128) + koff, 16, 1024);
       if constexpr (kQReg) {
@@ -300,6 +311,8 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     if (pp && !(wg == 1 && v == ntiles - 1)) named_arrive(2 - wg);
     wg_fence_regs<NS>(sc);
 
+    float alpha[2] = {1.f, 1.f};
+    if constexpr ((SA_WG_ABL & 16) == 0) {
     // Logits, masks, online softmax (rows g and g+8; a row's 4 owners are lanes 4g..4g+3).
     const int slot = v % C::STAGES;
     const int kb0 = (int)(kr.unit(v) * C::TN);
@@ -341,7 +354,6 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
       mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
     }
-    float alpha[2];
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
       const float mref = mx[hr] == -INFINITY ? 0.f : mx[hr];
@@ -356,6 +368,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
         ls += p0 + p1;
       }
       l_run[hr] = l_run[hr] * alpha[hr] + ls;
+    }
     }
     // The previous P V has finished: O, pa and tile v-1's stage are free.
     wg_wait<0>();

@@ -2,8 +2,8 @@
 # The GPU-machine run for the Hopper prefill kernel (attn_wg.cuh; see ../shared/GPU.md, cuda/README.md):
 # build for sm_90a, the paged_attention sweep and check.mjs with the kernel forced on (SA_CUDA_WG=1)
 # and by default, then the chunked-prefill benchmark with the kernel off (mma.sync) and on.
-# Usage (device tool, carry .gpu): bash cuda/tools/gpu_wg.sh [var|full|final|ncu]
-#   var: A/B of SA_CUDA_WG_VAR values (WG_VARS); full: + tsc, the whole suite with SA_REQUIRE_CUDA=1 and verify --backend cuda; final: full + compute-sanitizer
+# Usage (device tool, carry .gpu): bash cuda/tools/gpu_wg.sh [var|abl|full|final|ncu]
+#   var: A/B of SA_CUDA_WG_VAR values (WG_VARS); abl: extra builds with compile-time switches (WG_BUILDS, WG_SWEEP); full: + tsc, the whole suite with SA_REQUIRE_CUDA=1 and verify --backend cuda; final: full + compute-sanitizer
 #   memcheck over check.mjs --quick with the Hopper kernel forced, and all benchmarks; ncu: profile one prefill call
 set -u
 OUT=${OUT:-/tmp/sa_out}; mkdir -p "$OUT"
@@ -40,6 +40,23 @@ if [[ ${1:-} == var ]]; then  # A/B of the SA_CUDA_WG_VAR switches in WG_VARS (t
   for rep in 1 2 3; do for v in $VARS; do
     SA_CUDA_WG_VAR=$v timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "prefill" | sed "s/^/VAR=$v: /"
   done; done
+  exit 0
+fi
+if [[ ${1:-} == abl ]]; then  # builds with compile-time switches (WG_BUILDS="name:flags ..."), their sweeps (WG_SWEEP names) and prefill times
+  for v in ${WG_BUILDS:-}; do
+    name=${v%%:*}; flags=${v#*:}; flags=${flags//,/ }
+    ( node node_modules/cmake-js/bin/cmake-js compile -O build_$name --CDCMAKE_CUDA_ARCHITECTURES=90a "--CDCMAKE_CUDA_FLAGS=$flags" > "$OUT/build_$name.log" 2>&1
+      echo "build $name ($flags) rc $?" ) &
+  done; wait
+  for name in ${WG_SWEEP:-}; do
+    SA_ADDON=$PWD/build_$name/Release/select_attn.node SA_CUDA_WG_VAR=3 SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_$name.log" 2>&1
+    echo "vitest paged_attention ($name, SA_CUDA_WG=1 VAR=3) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_$name.log")"; grep -E "FAIL|AssertionError" "$OUT/vitest_$name.log" | head -8
+    cuobjdump -sass build_$name/Release/select_attn.node 2>/dev/null | awk '/Function : .*attn_wg_kernel/{f=$0} /STL|LDL/{if(f!="") c[f]++} END{for(k in c) print "local-memory ops", c[k], k}' | cut -c1-160
+  done
+  for rep in 1 2; do for v in default ${WG_BUILDS:-}; do name=${v%%:*}; for var in ${WG_VARS:-3}; do
+    a=$PWD/build/Release/select_attn.node; [[ $name != default ]] && a=$PWD/build_$name/Release/select_attn.node
+    SA_ADDON=$a SA_CUDA_WG_VAR=$var timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "prefill" | sed "s/^/$name VAR=$var: /"
+  done; done; done
   exit 0
 fi
 if [[ ${1:-} == final ]]; then  # the forced sweep only; the full suite below runs the default path
