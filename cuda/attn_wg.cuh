@@ -16,6 +16,9 @@
 #ifndef SA_WG_ABL
 #define SA_WG_ABL 0  // timing ablations (wrong results): 8 no K/V copies, 16 no softmax, 32 no wgmma
 #endif
+#ifndef SA_WG_COAL
+#define SA_WG_COAL 0  // experiment: producer copies with consecutive lanes on consecutive chunks of a row
+#endif
 #ifndef SA_WG_TN
 #define SA_WG_TN 0   // experiment: keys per tile at headDim 128 (0 = the default rule)
 #endif
@@ -29,8 +32,16 @@ struct WgCfg {
   static constexpr int M = 64 * kWG;                  // packed query rows per thread block
   static constexpr int TN = SA_WG_TN > 0 && D == 128 ? SA_WG_TN : D >= 256 ? 32 : 64;  // keys per tile
   // K/V stages: the producer fills up to STAGES - 2 ahead while one tile is in S and one in P V.
+#if defined(SA_WG_STAGES)
+  static constexpr int STAGES = D == 128 ? SA_WG_STAGES : D >= 256 ? 4 : 5;
+#else
   static constexpr int STAGES = D >= 256 || TN >= 128 ? (TN >= 128 ? 3 : 4) : 5;
+#endif
+#if defined(SA_WG_LAG)
+  static constexpr int LAG = D == 128 ? SA_WG_LAG : STAGES >= 4 ? 2 : 1;
+#else
   static constexpr int LAG = STAGES >= 4 ? 2 : 1;     // copy groups a producer thread keeps in flight
+#endif
   static constexpr int Q_BYTES = M * D * 2;
   static constexpr int TILE_BYTES = TN * D * 2;
   static constexpr int STAGE_BYTES = 2 * TILE_BYTES;  // K and V
@@ -163,10 +174,16 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     // t - LAG loaded once its copies have landed (cp.async wait, then the proxy fence, so wgmma
     // sees them).
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-    constexpr int TPR = 128 / C::TN;    // producer threads per K/V row
-    constexpr int CPT = (D / 8) / TPR;  // 16-byte chunks of a row per thread, for K and for V
+    constexpr bool kCoal = SA_WG_COAL != 0;
+    // kCoal: warp w copies tile rows [w * RPW, (w + 1) * RPW); lane i < RPW resolves row w * RPW + i,
+    // and each copy instruction takes whole rows (consecutive lanes, consecutive 16-byte chunks).
+    constexpr int RPW = C::TN / 4;
+    constexpr int TPR = kCoal ? 1 : 128 / C::TN;  // producer threads per K/V row (resolution)
+    constexpr int CPT = kCoal ? 0 : (D / 8) / TPR;  // 16-byte chunks of a row per thread, for K and for V
+    constexpr int CPASS = RPW * (D / 8) / 32;       // kCoal: copy instructions per warp, for K and for V
     constexpr int LAG = C::LAG;
-    const int ptid = tid - 256, r = ptid / TPR, part = ptid % TPR, pwarp = ptid >> 5;
+    const int ptid = tid - 256, pwarp = ptid >> 5;
+    const int r = kCoal ? pwarp * RPW + (lane < RPW ? lane : 0) : ptid / TPR, part = kCoal ? (lane < RPW ? 0 : 1) : ptid % TPR;
     auto row_pos = [&](int t) -> int {
       if (t >= ntiles) return -1;
       const int64_t pos = kr.unit(t) * C::TN + r;
@@ -182,7 +199,8 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       posN = row_pos(t + 1);
       blkN = posN >= 0 ? table[posN / bs] : -1;
       int64_t off = -1;
-      if (pos >= 0) {
+      if (kCoal && lane >= RPW) pos = INT32_MAX;  // not a resolving lane
+      if (pos >= 0 && pos != INT32_MAX) {
         if (blk < 0 || blk >= p.num_blocks) {
           if (part == 0) report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, pos / bs, 0, blk, p.num_blocks);
           pos = -1;
@@ -191,11 +209,23 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
         }
       }
       if (part == 0) sKpos[st][r] = pos;
-      const unsigned badrows = __ballot_sync(0xffffffffu, pos < 0);
+      const unsigned badrows = __ballot_sync(0xffffffffu, pos < 0);  // resolving lanes only (others INT32_MAX)
       if (lane == 0) sBad[st][pwarp] = badrows;
       unsigned char* kd = pipe + st * C::STAGE_BYTES;
       unsigned char* vd = kd + C::TILE_BYTES;
       const int64_t base = off < 0 ? 0 : off;
+      if constexpr (kCoal) {
+#pragma unroll
+        for (int k = 0; k < CPASS; ++k) {
+          const int idx = k * 32 + lane, rl = idx / (D / 8), c = idx % (D / 8);
+          const int64_t o = __shfl_sync(0xffffffffu, off, rl);
+          if (SA_WG_ABL & 8) continue;
+          const int row = pwarp * RPW + rl;
+          const int64_t src = o < 0 ? 0 : o + c * 8;
+          cp_async16(kd + wg_off(C::TN, row, c), kc + src, o < 0 ? 0 : 16);
+          cp_async16(vd + wg_off(C::TN, row, c), vc + src, o < 0 ? 0 : 16);
+        }
+      }
 #pragma unroll
       for (int k = 0; k < CPT; ++k) {
         const int c = part + k * TPR;
