@@ -17,7 +17,7 @@
 #define SA_WG_ABL 0  // timing ablations (wrong results): 8 no K/V copies, 16 no softmax, 32 no wgmma
 #endif
 #ifndef SA_WG_COAL
-#define SA_WG_COAL 0  // experiment: producer copies with consecutive lanes on consecutive chunks of a row
+#define SA_WG_COAL 1  // experiment: producer copies with consecutive lanes on consecutive chunks of a row
 #endif
 #ifndef SA_WG_TN
 #define SA_WG_TN 0   // experiment: keys per tile at headDim 128 (0 = the default rule)
@@ -87,6 +87,13 @@ __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx.ftz: exp2(-
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
+}
+// exp2 of two f32 arguments by one ex2.approx.f16x2 (the arguments rounded to f16 first).
+__device__ __forceinline__ float2 exp2_h2(float a, float b) {
+  uint32_t h, e;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(h) : "f"(b), "f"(a));  // a in the low half
+  asm("ex2.approx.f16x2 %0, %1;" : "=r"(e) : "r"(h));
+  return __half22float2(*reinterpret_cast<const __half2*>(&e));
 }
 // Makes this thread's generic-proxy shared-memory writes (st.shared, cp.async) visible to wgmma.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -275,6 +282,8 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   const float c2 = p.scale * kLog2e;
   const bool pp = (plan.variant & 1) != 0;
   const bool fold = (plan.variant & 2) != 0 && c2 > 0.f;
+  const bool lazy = (plan.variant & 4) != 0;  // keep a stale running max while p <= 2^8 (fewer O rescales)
+  const bool h2e = (plan.variant & 8) != 0;   // exps two at a time in f16
 
   // Q as the A operand: in registers for headDim <= 128 (loaded once; each S wgmma then reads only K
   // from shared memory, which at TN = 64 is the limit: A and B from shared memory would need the
@@ -386,13 +395,22 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     }
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
+      if (lazy && m_run[hr] != -INFINITY && mx[hr] <= m_run[hr] + 8.f) mx[hr] = m_run[hr];
       const float mref = mx[hr] == -INFINITY ? 0.f : mx[hr];
       alpha[hr] = mx[hr] == m_run[hr] ? 1.f : fast_exp2(m_run[hr] - mref);  // 0 when m_run was -inf
       m_run[hr] = mx[hr];
       float ls = 0.f;
 #pragma unroll
       for (int j = 0; j < NS / 4; ++j) {
-        const float p0 = fast_exp2(fmaf(sc[j * 4 + 2 * hr], mul, -mref)), p1 = fast_exp2(fmaf(sc[j * 4 + 2 * hr + 1], mul, -mref));
+        float p0, p1;
+        if (h2e) {
+          const float2 e = exp2_h2(fmaf(sc[j * 4 + 2 * hr], mul, -mref), fmaf(sc[j * 4 + 2 * hr + 1], mul, -mref));
+          p0 = e.x;
+          p1 = e.y;
+        } else {
+          p0 = fast_exp2(fmaf(sc[j * 4 + 2 * hr], mul, -mref));
+          p1 = fast_exp2(fmaf(sc[j * 4 + 2 * hr + 1], mul, -mref));
+        }
         sc[j * 4 + 2 * hr] = p0;
         sc[j * 4 + 2 * hr + 1] = p1;
         ls += p0 + p1;

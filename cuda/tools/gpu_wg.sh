@@ -32,11 +32,13 @@ if [[ ${1:-} == ncu ]]; then  # profile one chunk call of the prefill benchmark 
   exit 0
 fi
 if [[ ${1:-} == var ]]; then  # A/B of the SA_CUDA_WG_VAR switches in WG_VARS (the first non-zero one also swept)
-  VARS=${WG_VARS:-0 1 2 3}; t=$(echo $VARS | awk '{print $NF}')
-  SA_CUDA_WG_VAR=$t SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_var.log" 2>&1
-  echo "vitest paged_attention (SA_CUDA_WG=1 VAR=$t) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_var.log")"; grep -E "FAIL|AssertionError" "$OUT/vitest_var.log" | head -8
-  SA_CUDA_WG_VAR=$t SA_CUDA_WG=1 timeout 120 node cuda/tools/check.mjs --quick > "$OUT/check_var.log" 2>&1
-  echo "check.mjs (VAR=$t): $(grep -E 'cuda check' "$OUT/check_var.log")"; grep FAIL "$OUT/check_var.log" | head -8
+  VARS=${WG_VARS:-0 1 2 3}
+  for t in ${WG_SWEEPVARS:-$(echo $VARS | awk '{print $NF}')}; do
+    SA_CUDA_WG_VAR=$t SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_var$t.log" 2>&1
+    echo "vitest paged_attention (SA_CUDA_WG=1 VAR=$t) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_var$t.log")"; grep -E "FAIL|AssertionError|max rel|err" "$OUT/vitest_var$t.log" | head -8
+    SA_CUDA_WG_VAR=$t SA_CUDA_WG=1 timeout 120 node cuda/tools/check.mjs --quick > "$OUT/check_var$t.log" 2>&1
+    echo "check.mjs (VAR=$t): $(grep -E 'cuda check' "$OUT/check_var$t.log")"; grep FAIL "$OUT/check_var$t.log" | head -8
+  done
   for rep in 1 2 3; do for v in $VARS; do
     SA_CUDA_WG_VAR=$v timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "prefill" | sed "s/^/VAR=$v: /"
   done; done
