@@ -19,6 +19,9 @@
 #ifndef SA_WG_COAL
 #define SA_WG_COAL 1  // experiment: producer copies with consecutive lanes on consecutive chunks of a row
 #endif
+#ifndef SA_WG_QREG_TN
+#define SA_WG_QREG_TN 64  // experiment: Q is a register operand up to this tile width
+#endif
 #ifndef SA_WG_TN
 #define SA_WG_TN 0   // experiment: keys per tile at headDim 128 (0 = the default rule)
 #endif
@@ -33,9 +36,10 @@ struct WgCfg {
   static constexpr int TN = SA_WG_TN > 0 && D == 128 ? SA_WG_TN : D >= 256 ? 32 : 64;  // keys per tile
   // K/V stages: the producer fills up to STAGES - 2 ahead while one tile is in S and one in P V.
 #if defined(SA_WG_STAGES)
+  static_assert(SA_WG_STAGES > 0, "");
   static constexpr int STAGES = D == 128 ? SA_WG_STAGES : D >= 256 ? 4 : 5;
 #else
-  static constexpr int STAGES = D >= 256 || TN >= 128 ? (TN >= 128 ? 3 : 4) : 5;
+  static constexpr int STAGES = TN >= 128 ? 3 : TN >= 96 || D >= 256 ? 4 : 5;
 #endif
 #if defined(SA_WG_LAG)
   static constexpr int LAG = D == 128 ? SA_WG_LAG : STAGES >= 4 ? 2 : 1;
@@ -288,7 +292,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   // Q as the A operand: in registers for headDim <= 128 (loaded once; each S wgmma then reads only K
   // from shared memory, which at TN = 64 is the limit: A and B from shared memory would need the
   // full 128 B/cycle), else from shared memory through a descriptor (registers run out at 256).
-  constexpr bool kQReg = D <= 128 && C::TN <= 64;
+  constexpr bool kQReg = D <= 128 && C::TN <= SA_WG_QREG_TN;
   uint32_t qa[kQReg ? D / 16 : 1][4];
   if constexpr (kQReg) {
     const int mi = lane >> 3, ri = lane & 7;
