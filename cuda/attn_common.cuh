@@ -14,7 +14,6 @@ struct AttnPlan {
   float* ws_o;       // [splits, totalQ, H, D] f32 partial outputs (normalized), when splits > 1
   float* ws_lse;     // [splits, totalQ, H] f32 partial log2-sum-exp, when splits > 1
   int* counters;     // [B * head groups] finished splits (decode kernel's in-kernel merge), zeroed
-  int variant = 0;   // attn_wg.cuh experiment switches (SA_CUDA_WG_VAR): 1 ping-pong, 2 folded scale, 4 lazy max, 8 f16x2 exp
 };
 
 struct SeqInfo {

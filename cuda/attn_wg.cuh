@@ -16,15 +16,6 @@
 #ifndef SA_WG_ABL
 #define SA_WG_ABL 0  // timing ablations (wrong results): 8 no K/V copies, 16 no softmax, 32 no wgmma
 #endif
-#ifndef SA_WG_COAL
-#define SA_WG_COAL 1  // experiment: producer copies with consecutive lanes on consecutive chunks of a row
-#endif
-#ifndef SA_WG_QREG_TN
-#define SA_WG_QREG_TN 64  // experiment: Q is a register operand up to this tile width
-#endif
-#ifndef SA_WG_TN
-#define SA_WG_TN 0   // experiment: keys per tile at headDim 128 (0 = the default rule)
-#endif
 
 namespace select_attn::cuda {
 
@@ -33,19 +24,13 @@ struct WgCfg {
   static constexpr int kWG = 2;                       // compute warpgroups, 64 packed rows each
   static constexpr int kThreads = 128 * (kWG + 1);    // + the producer warpgroup
   static constexpr int M = 64 * kWG;                  // packed query rows per thread block
-  static constexpr int TN = SA_WG_TN > 0 && D == 128 ? SA_WG_TN : D >= 256 ? 32 : 64;  // keys per tile
-  // K/V stages: the producer fills up to STAGES - 2 ahead while one tile is in S and one in P V.
-#if defined(SA_WG_STAGES)
-  static_assert(SA_WG_STAGES > 0, "");
-  static constexpr int STAGES = D == 128 ? SA_WG_STAGES : D >= 256 ? 4 : 5;
-#else
-  static constexpr int STAGES = TN >= 128 ? 3 : TN >= 96 || D >= 256 ? 4 : 5;
-#endif
-#if defined(SA_WG_LAG)
-  static constexpr int LAG = D == 128 ? SA_WG_LAG : STAGES >= 4 ? 2 : 1;
-#else
-  static constexpr int LAG = STAGES >= 4 ? 2 : 1;     // copy groups a producer thread keeps in flight
-#endif
+  // Keys per tile. 96 and 128 were measured slower at headDim 128 (S, P, O and the operands of
+  // both GEMMs no longer fit the 232 registers; 2.25 / 2.19 ms against 1.52 on the prefill bench).
+  static constexpr int TN = D >= 256 ? 32 : 64;
+  // K/V stages: the producer fills up to STAGES - 2 ahead while one tile is in S and one in P V
+  // (6 stages with 3 copy groups in flight measured no faster).
+  static constexpr int STAGES = D >= 256 ? 4 : 5;
+  static constexpr int LAG = 2;                       // copy groups a producer thread keeps in flight
   static constexpr int Q_BYTES = M * D * 2;
   static constexpr int TILE_BYTES = TN * D * 2;
   static constexpr int STAGE_BYTES = 2 * TILE_BYTES;  // K and V
@@ -91,13 +76,6 @@ __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx.ftz: exp2(-
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
-}
-// exp2 of two f32 arguments by one ex2.approx.f16x2 (the arguments rounded to f16 first).
-__device__ __forceinline__ float2 exp2_h2(float a, float b) {
-  uint32_t h, e;
-  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(h) : "f"(b), "f"(a));  // a in the low half
-  asm("ex2.approx.f16x2 %0, %1;" : "=r"(e) : "r"(h));
-  return __half22float2(*reinterpret_cast<const __half2*>(&e));
 }
 // Makes this thread's generic-proxy shared-memory writes (st.shared, cp.async) visible to wgmma.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -185,16 +163,16 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     // t - LAG loaded once its copies have landed (cp.async wait, then the proxy fence, so wgmma
     // sees them).
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-    constexpr bool kCoal = SA_WG_COAL != 0;
-    // kCoal: warp w copies tile rows [w * RPW, (w + 1) * RPW); lane i < RPW resolves row w * RPW + i,
-    // and each copy instruction takes whole rows (consecutive lanes, consecutive 16-byte chunks).
+    // Warp w copies tile rows [w * RPW, (w + 1) * RPW): lane i < RPW resolves row w * RPW + i, and
+    // each copy instruction takes whole rows (consecutive lanes on consecutive 16-byte chunks; with
+    // two lanes per row and a row's chunks spread over 8 instructions the prefill bench took 1.66
+    // instead of 1.55 ms: each instruction touched 16 rows).
     constexpr int RPW = C::TN / 4;
-    constexpr int TPR = kCoal ? 1 : 128 / C::TN;  // producer threads per K/V row (resolution)
-    constexpr int CPT = kCoal ? 0 : (D / 8) / TPR;  // 16-byte chunks of a row per thread, for K and for V
-    constexpr int CPASS = RPW * (D / 8) / 32;       // kCoal: copy instructions per warp, for K and for V
+    constexpr int CPASS = RPW * (D / 8) / 32;  // copy instructions per warp and tile, for K and for V
     constexpr int LAG = C::LAG;
     const int ptid = tid - 256, pwarp = ptid >> 5;
-    const int r = kCoal ? pwarp * RPW + (lane < RPW ? lane : 0) : ptid / TPR, part = kCoal ? (lane < RPW ? 0 : 1) : ptid % TPR;
+    const bool resolver = lane < RPW;
+    const int r = pwarp * RPW + (resolver ? lane : 0);
     auto row_pos = [&](int t) -> int {
       if (t >= ntiles) return -1;
       const int64_t pos = kr.unit(t) * C::TN + r;
@@ -210,39 +188,29 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       posN = row_pos(t + 1);
       blkN = posN >= 0 ? table[posN / bs] : -1;
       int64_t off = -1;
-      if (kCoal && lane >= RPW) pos = INT32_MAX;  // not a resolving lane
+      if (!resolver) pos = INT32_MAX;
       if (pos >= 0 && pos != INT32_MAX) {
         if (blk < 0 || blk >= p.num_blocks) {
-          if (part == 0) report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, pos / bs, 0, blk, p.num_blocks);
+          report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, pos / bs, 0, blk, p.num_blocks);
           pos = -1;
         } else {
           off = paged_off(p.layout, blk, pos % bs, n, bs, N, D);
         }
       }
-      if (part == 0) sKpos[st][r] = pos;
+      if (resolver) sKpos[st][r] = pos;
       const unsigned badrows = __ballot_sync(0xffffffffu, pos < 0);  // resolving lanes only (others INT32_MAX)
       if (lane == 0) sBad[st][pwarp] = badrows;
       unsigned char* kd = pipe + st * C::STAGE_BYTES;
       unsigned char* vd = kd + C::TILE_BYTES;
-      const int64_t base = off < 0 ? 0 : off;
-      if constexpr (kCoal) {
 #pragma unroll
-        for (int k = 0; k < CPASS; ++k) {
-          const int idx = k * 32 + lane, rl = idx / (D / 8), c = idx % (D / 8);
-          const int64_t o = __shfl_sync(0xffffffffu, off, rl);
-          if (SA_WG_ABL & 8) continue;
-          const int row = pwarp * RPW + rl;
-          const int64_t src = o < 0 ? 0 : o + c * 8;
-          cp_async16(kd + wg_off(C::TN, row, c), kc + src, o < 0 ? 0 : 16);
-          cp_async16(vd + wg_off(C::TN, row, c), vc + src, o < 0 ? 0 : 16);
-        }
-      }
-#pragma unroll
-      for (int k = 0; k < CPT; ++k) {
-        const int c = part + k * TPR;
+      for (int k = 0; k < CPASS; ++k) {
+        const int idx = k * 32 + lane, rl = idx / (D / 8), c = idx % (D / 8);
+        const int64_t o = __shfl_sync(0xffffffffu, off, rl);
         if (SA_WG_ABL & 8) continue;
-        cp_async16(kd + wg_off(C::TN, r, c), kc + base + c * 8, off < 0 ? 0 : 16);
-        cp_async16(vd + wg_off(C::TN, r, c), vc + base + c * 8, off < 0 ? 0 : 16);
+        const int row = pwarp * RPW + rl;
+        const int64_t src = o < 0 ? 0 : o + c * 8;
+        cp_async16(kd + wg_off(C::TN, row, c), kc + src, o < 0 ? 0 : 16);
+        cp_async16(vd + wg_off(C::TN, row, c), vc + src, o < 0 ? 0 : 16);
       }
       cp_async_commit();
       if (t >= LAG) {
@@ -284,15 +252,12 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   const bool plain = !(p.softcap > 0.f) && !p.maybe_alibi_slopes && p.sliding_window == 0;
   const bool upper = p.causal || p.sliding_window > 0;
   const float c2 = p.scale * kLog2e;
-  const bool pp = (plan.variant & 1) != 0;
-  const bool fold = (plan.variant & 2) != 0 && c2 > 0.f;
-  const bool lazy = (plan.variant & 4) != 0;  // keep a stale running max while p <= 2^8 (fewer O rescales)
-  const bool h2e = (plan.variant & 8) != 0;   // exps two at a time in f16
+  const bool fold = c2 > 0.f;  // full tiles: the scale goes into the exponent's FMA (c2 > 0 keeps the max)
 
   // Q as the A operand: in registers for headDim <= 128 (loaded once; each S wgmma then reads only K
   // from shared memory, which at TN = 64 is the limit: A and B from shared memory would need the
   // full 128 B/cycle), else from shared memory through a descriptor (registers run out at 256).
-  constexpr bool kQReg = D <= 128 && C::TN <= SA_WG_QREG_TN;
+  constexpr bool kQReg = D <= 128;
   uint32_t qa[kQReg ? D / 16 : 1][4];
   if constexpr (kQReg) {
     const int mi = lane >> 3, ri = lane & 7;
@@ -323,10 +288,12 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
   // ---- the loop. Iteration v: once tile v has landed, its S = Q K^T and tile v-1's O += P V are
   // issued together; tile v's softmax runs while the tensor cores do P V, then O is rescaled and
   // tile v-1's stage goes back to the producer.
-  if (pp && wg == 1 && ntiles > 0) named_arrive(1);  // warpgroup 0 issues first
+  // Ping-pong: the warpgroups take turns issuing their GEMMs (named barriers 1 and 2), so one's
+  // softmax runs under the other's GEMMs (+1% on the prefill bench).
+  if (wg == 1 && ntiles > 0) named_arrive(1);  // warpgroup 0 issues first
   for (int v = 0; v < ntiles; ++v) {
     mbar_wait(&full_bar[v % C::STAGES], (v / C::STAGES) & 1);
-    if (pp) named_sync(1 + wg);  // my turn to issue: the other warpgroup has issued its GEMMs
+    named_sync(1 + wg);  // my turn to issue: the other warpgroup has issued its GEMMs
 
     // Issue S = Q K^T (64 rows x TN keys per warpgroup), then the previous tile's P V.
     const uint32_t k_a = pipe_a + (uint32_t)(v % C::STAGES) * C::STAGE_BYTES;
@@ -351,7 +318,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     }
     // The other warpgroup's turn: its GEMMs queue behind this one's P V on the tensor cores while
     // this one runs the softmax (arriving before the wait makes ptxas serialize the wgmmas, C7514).
-    if (pp && !(wg == 1 && v == ntiles - 1)) named_arrive(2 - wg);
+    if (!(wg == 1 && v == ntiles - 1)) named_arrive(2 - wg);
     wg_fence_regs<NS>(sc);
 
     float alpha[2] = {1.f, 1.f};
@@ -365,7 +332,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     const bool full = plain && bad == 0u && (!upper || kb0 + C::TN - 1 <= qmin);
     float mx[2] = {m_run[0], m_run[1]};
     float mul = 1.f;  // logit = mul * sc
-    if (full && fold) {  // the scale is folded into the exponent's FMA (c2 > 0 keeps the max)
+    if (full && fold) {
       float rm[2] = {-INFINITY, -INFINITY};
 #pragma unroll
       for (int i = 0; i < NS; ++i) rm[(i >> 1) & 1] = fmaxf(rm[(i >> 1) & 1], sc[i]);
@@ -399,22 +366,18 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     }
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
-      if (lazy && m_run[hr] != -INFINITY && mx[hr] <= m_run[hr] + 8.f) mx[hr] = m_run[hr];
+      // Lazy rescaling: the running max stays put while the tile's max exceeds it by at most 8 (so
+      // p <= 2^8; l, O and lse use the same reference, so the result is unchanged) and O is rescaled
+      // only on a larger jump (1.538 -> 1.512 ms on the prefill bench).
+      if (m_run[hr] != -INFINITY && mx[hr] <= m_run[hr] + 8.f) mx[hr] = m_run[hr];
       const float mref = mx[hr] == -INFINITY ? 0.f : mx[hr];
       alpha[hr] = mx[hr] == m_run[hr] ? 1.f : fast_exp2(m_run[hr] - mref);  // 0 when m_run was -inf
       m_run[hr] = mx[hr];
       float ls = 0.f;
 #pragma unroll
       for (int j = 0; j < NS / 4; ++j) {
-        float p0, p1;
-        if (h2e) {
-          const float2 e = exp2_h2(fmaf(sc[j * 4 + 2 * hr], mul, -mref), fmaf(sc[j * 4 + 2 * hr + 1], mul, -mref));
-          p0 = e.x;
-          p1 = e.y;
-        } else {
-          p0 = fast_exp2(fmaf(sc[j * 4 + 2 * hr], mul, -mref));
-          p1 = fast_exp2(fmaf(sc[j * 4 + 2 * hr + 1], mul, -mref));
-        }
+        const float p0 = fast_exp2(fmaf(sc[j * 4 + 2 * hr], mul, -mref));
+        const float p1 = fast_exp2(fmaf(sc[j * 4 + 2 * hr + 1], mul, -mref));
         sc[j * 4 + 2 * hr] = p0;
         sc[j * 4 + 2 * hr + 1] = p1;
         ls += p0 + p1;
@@ -496,14 +459,13 @@ Status launch_wg_shape(const PagedAttentionParams& p, const Launch& l, const Att
   }
   const char* env = std::getenv("SA_CUDA_WG");
   if (state != 1 || (env && env[0] == '0') || p.maybe_block_selection) return Status::Ok();
-  AttnPlan pl = plan;
-  if (const char* v = std::getenv("SA_CUDA_WG_VAR")) pl.variant = std::atoi(v);
+
   const int64_t qtiles = ((int64_t)p.max_q_len * plan.hp + C::M - 1) / C::M;
   const int64_t ys = (int64_t)p.num_seqs * plan.head_groups;
   if (!(env && env[0] == '1') && qtiles * ys < l.num_sms) return Status::Ok();
   SA_RETURN_IF_ERROR(check_grid("paged_attention", qtiles, ys, 1));
   *taken = true;
-  kern<<<dim3((unsigned)qtiles, (unsigned)ys, 1), C::kThreads, C::SMEM, l.stream>>>(p, pl, l.err);
+  kern<<<dim3((unsigned)qtiles, (unsigned)ys, 1), C::kThreads, C::SMEM, l.stream>>>(p, plan, l.err);
   SA_CUDA_LAUNCH_CHECK();
   return Status::Ok();
 }

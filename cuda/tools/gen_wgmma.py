@@ -57,9 +57,9 @@ template <class T, int N> __device__ __forceinline__ void wgmma_rs(float* d, con
 template <class T, int N> __device__ __forceinline__ void wgmma_rsk(float* d, const uint32_t* a, uint64_t db, int scale_d);
 ''']
 for t in DT:
-    for n in (32, 64, 96, 128):
+    for n in (32, 64):
         out.append(ss(t, n))
-    for n in (32, 64, 96, 128):
+    for n in (32, 64):
         out.append(rs(t, n, "wgmma_rsk", 0))
     for n in (64, 128, 256):
         out.append(rs(t, n, "wgmma_rs", 1))

@@ -2,8 +2,8 @@
 # The GPU-machine run for the Hopper prefill kernel (attn_wg.cuh; see ../shared/GPU.md, cuda/README.md):
 # build for sm_90a, the paged_attention sweep and check.mjs with the kernel forced on (SA_CUDA_WG=1)
 # and by default, then the chunked-prefill benchmark with the kernel off (mma.sync) and on.
-# Usage (device tool, carry .gpu): bash cuda/tools/gpu_wg.sh [var|abl|full|final|ncu]
-#   var: A/B of SA_CUDA_WG_VAR values (WG_VARS); abl: extra builds with compile-time switches (WG_BUILDS, WG_SWEEP); full: + tsc, the whole suite with SA_REQUIRE_CUDA=1 and verify --backend cuda; final: full + compute-sanitizer
+# Usage (device tool, carry .gpu): bash cuda/tools/gpu_wg.sh [abl|full|final|ncu]
+#   abl: extra builds with compile-time switches (WG_BUILDS="name:-DX=1,-DY=2 ...", WG_SWEEP names) timed beside the default; full: + tsc, the whole suite with SA_REQUIRE_CUDA=1 and verify --backend cuda; final: full + compute-sanitizer
 #   memcheck over check.mjs --quick with the Hopper kernel forced, and all benchmarks; ncu: profile one prefill call
 set -u
 OUT=${OUT:-/tmp/sa_out}; mkdir -p "$OUT"
@@ -31,19 +31,6 @@ if [[ ${1:-} == ncu ]]; then  # profile one chunk call of the prefill benchmark 
   echo "ncu rc $?"; grep -vE "^==PROF==|^\s*$|----" "$OUT/ncu.txt" | grep -E "  [A-Z]|stalled" | grep -vE "stalled.* 0(\.0+)?$" | cut -c1-130 | head -140
   exit 0
 fi
-if [[ ${1:-} == var ]]; then  # A/B of the SA_CUDA_WG_VAR switches in WG_VARS (the first non-zero one also swept)
-  VARS=${WG_VARS:-0 1 2 3}
-  for t in ${WG_SWEEPVARS:-$(echo $VARS | awk '{print $NF}')}; do
-    SA_CUDA_WG_VAR=$t SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_var$t.log" 2>&1
-    echo "vitest paged_attention (SA_CUDA_WG=1 VAR=$t) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_var$t.log")"; grep -E "FAIL|AssertionError|max rel|err" "$OUT/vitest_var$t.log" | head -8
-    SA_CUDA_WG_VAR=$t SA_CUDA_WG=1 timeout 120 node cuda/tools/check.mjs --quick > "$OUT/check_var$t.log" 2>&1
-    echo "check.mjs (VAR=$t): $(grep -E 'cuda check' "$OUT/check_var$t.log")"; grep FAIL "$OUT/check_var$t.log" | head -8
-  done
-  for rep in 1 2 3; do for v in $VARS; do
-    SA_CUDA_WG_VAR=$v timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "prefill" | sed "s/^/VAR=$v: /"
-  done; done
-  exit 0
-fi
 if [[ ${1:-} == abl ]]; then  # builds with compile-time switches (WG_BUILDS="name:flags ..."), their sweeps (WG_SWEEP names) and prefill times
   for v in ${WG_BUILDS:-}; do
     name=${v%%:*}; flags=${v#*:}; flags=${flags//,/ }
@@ -51,14 +38,14 @@ if [[ ${1:-} == abl ]]; then  # builds with compile-time switches (WG_BUILDS="na
       echo "build $name ($flags) rc $?" ) &
   done; wait
   for name in ${WG_SWEEP:-}; do
-    SA_ADDON=$PWD/build_$name/Release/select_attn.node SA_CUDA_WG_VAR=3 SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_$name.log" 2>&1
-    echo "vitest paged_attention ($name, SA_CUDA_WG=1 VAR=3) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_$name.log")"; grep -E "FAIL|AssertionError" "$OUT/vitest_$name.log" | head -8
+    SA_ADDON=$PWD/build_$name/Release/select_attn.node SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_$name.log" 2>&1
+    echo "vitest paged_attention ($name, SA_CUDA_WG=1) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_$name.log")"; grep -E "FAIL|AssertionError" "$OUT/vitest_$name.log" | head -8
     cuobjdump -sass build_$name/Release/select_attn.node 2>/dev/null | awk '/Function : .*attn_wg_kernel/{f=$0} /STL|LDL/{if(f!="") c[f]++} END{for(k in c) print "local-memory ops", c[k], k}' | cut -c1-160
   done
-  for rep in 1 2; do for v in default ${WG_BUILDS:-}; do name=${v%%:*}; for var in ${WG_VARS:-3}; do
+  for rep in 1 2; do for v in default ${WG_BUILDS:-}; do name=${v%%:*}
     a=$PWD/build/Release/select_attn.node; [[ $name != default ]] && a=$PWD/build_$name/Release/select_attn.node
-    SA_ADDON=$a SA_CUDA_WG_VAR=$var timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "prefill" | sed "s/^/$name VAR=$var: /"
-  done; done; done
+    SA_ADDON=$a timeout 60 node cuda/tools/bench.mjs /tmp/pf.json --only=prefill 2>&1 | grep -E "prefill" | sed "s/^/$name: /"
+  done; done
   exit 0
 fi
 if [[ ${1:-} == final ]]; then  # the forced sweep only; the full suite below runs the default path
