@@ -38,9 +38,12 @@ if [[ ${1:-} == abl ]]; then  # builds with compile-time switches (WG_BUILDS="na
       echo "build $name ($flags) rc $?" ) &
   done; wait
   for name in ${WG_SWEEP:-}; do
-    SA_ADDON=$PWD/build_$name/Release/select_attn.node SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_$name.log" 2>&1
+    a=$PWD/build_$name/Release/select_attn.node; [[ $name == default ]] && a=$PWD/build/Release/select_attn.node
+    SA_ADDON=$a SA_CUDA_WG=1 SA_REQUIRE_CUDA=1 timeout 200 node node_modules/vitest/vitest.mjs run experiments/1_paged_attention > "$OUT/vitest_$name.log" 2>&1
     echo "vitest paged_attention ($name, SA_CUDA_WG=1) rc $?: $(grep -E 'Tests  ' "$OUT/vitest_$name.log")"; grep -E "FAIL|AssertionError" "$OUT/vitest_$name.log" | head -8
-    cuobjdump -sass build_$name/Release/select_attn.node 2>/dev/null | awk '/Function : .*attn_wg_kernel/{f=$0} /STL|LDL/{if(f!="") c[f]++} END{for(k in c) print "local-memory ops", c[k], k}' | cut -c1-160
+    SA_ADDON=$a SA_CUDA_WG=1 timeout 120 node cuda/tools/check.mjs --quick > "$OUT/check_$name.log" 2>&1
+    echo "check.mjs ($name, SA_CUDA_WG=1): $(grep -E 'cuda check:' "$OUT/check_$name.log")"; grep FAIL "$OUT/check_$name.log" | head -8
+    cuobjdump -sass $a 2>/dev/null | awk '/Function : .*attn_wg_kernel/{f=$0} /STL|LDL/{if(f!="") c[f]++} END{for(k in c) print "local-memory ops", c[k], k}' | cut -c1-160
   done
   for rep in 1 2; do for v in default ${WG_BUILDS:-}; do name=${v%%:*}
     a=$PWD/build/Release/select_attn.node; [[ $name != default ]] && a=$PWD/build_$name/Release/select_attn.node
