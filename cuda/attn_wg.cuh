@@ -8,16 +8,11 @@
 // registers: the S accumulators re-packed; V N-major) and the online softmax in f32, base 2. Block
 // selection and short calls take attn_tc.cuh / attn_decode.cuh (this kernel has no KV splits).
 #pragma once
-#include <cuda.h>  // CUtensorMap and its enums (the encoder is fetched at run time; no -lcuda)
-
 #include <cstdlib>
 
 #include "attn_common.cuh"
 #include "wgmma.cuh"
 
-#ifndef SA_WG_TMA
-#define SA_WG_TMA 1  // K/V tiles without masked rows by TMA (tensor maps over the pool) instead of cp.async
-#endif
 #ifndef SA_WG_ABL
 #define SA_WG_ABL 0  // timing ablations (wrong results): 8 no K/V copies, 16 no softmax, 32 no wgmma
 #endif
@@ -90,24 +85,6 @@ __device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
 __device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
 }
-__device__ __forceinline__ void mbar_arrive_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
-}
-// TMA tile loads (box of the tensor map at the coordinates, innermost first) completing on bar.
-__device__ __forceinline__ void tma_load3(void* dst, const CUtensorMap* map, int c0, int c1, int c2, uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(
-          smem_u32(dst)),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_u32(bar))
-      : "memory");
-}
-__device__ __forceinline__ void tma_load4(void* dst, const CUtensorMap* map, int c0, int c1, int c2, int c3, uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(
-          smem_u32(dst)),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_u32(bar))
-      : "memory");
-}
 __device__ __forceinline__ void mbar_wait(uint64_t* bar, int parity) {
   asm volatile(
       "{\n.reg .pred P1;\nWAIT:\n"
@@ -120,12 +97,8 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, int parity) {
 // Grid: (query tiles of M packed rows, B * head groups); block: 384 threads (2 compute warpgroups,
 // then the producer warpgroup). Dynamic shared memory: WgCfg::SMEM (Q tile, then STAGES x (K tile,
 // V tile)).
-// With use_tma, tmk / tmv map the K / V pool (NHD: {D, N, num_blocks * bs}; HND: {D, bs, N, num_blocks})
-// with boxes of 64 channels x RPW tokens, 128-byte swizzle; see launch_wg_shape.
 template <class T, int D>
-__global__ void __launch_bounds__(WgCfg<D>::kThreads, 1)
-    attn_wg_kernel(PagedAttentionParams p, AttnPlan plan, DevError* err, const __grid_constant__ CUtensorMap tmk,
-                   const __grid_constant__ CUtensorMap tmv, int use_tma) {
+__global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAttentionParams p, AttnPlan plan, DevError* err) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using C = WgCfg<D>;
   // Per stage: the tile's masks and the stage's barriers. They are static shared memory, whose size
@@ -190,6 +163,8 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1)
     // t - LAG loaded once its copies have landed (cp.async wait, then the proxy fence, so wgmma
     // sees them).
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    // (TMA loads of the tiles without masked rows, through tensor maps over the pools, were built
+    // and passed the sweep but were 1% slower on the prefill bench: 1.510 vs 1.494 ms; commit a98e5ef.)
     // Warp w copies tile rows [w * RPW, (w + 1) * RPW): lane i < RPW resolves row w * RPW + i, and
     // each copy instruction takes whole rows (consecutive lanes on consecutive 16-byte chunks; with
     // two lanes per row and a row's chunks spread over 8 instructions the prefill bench took 1.66
@@ -205,9 +180,6 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1)
       const int64_t pos = kr.unit(t) * C::TN + r;
       return pos < s.len ? (int)pos : -1;
     };
-    // TMA tiles: every row before the sequence end (masked rows must be zero-filled, which only the
-    // cp.async path does); a warp's RPW rows lie in one block (bs % RPW == 0, checked by the host).
-    auto tma_tile = [&](int t) -> bool { return SA_WG_TMA && use_tma && (kr.unit(t) + 1) * C::TN <= s.len; };
     int posN = row_pos(0);
     int blkN = posN >= 0 ? table[posN / bs] : -1;
     for (int t = 0; t < ntiles; ++t) {
@@ -232,34 +204,6 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1)
       if (lane == 0) sBad[st][pwarp] = badrows;
       unsigned char* kd = pipe + st * C::STAGE_BYTES;
       unsigned char* vd = kd + C::TILE_BYTES;
-      if (tma_tile(t)) {
-        // Lane 0 loads the warp's rows (an id outside the pool reads as zeros: TMA fills out-of-range
-        // boxes; its rows are masked above); the other lanes just arrive.
-        const int lpos = __shfl_sync(0xffffffffu, pos, 0);
-        const int lblk = __shfl_sync(0xffffffffu, blk, 0);
-        if (lane == 0) {
-          const bool ok = lpos >= 0 && lblk >= 0 && lblk < p.num_blocks;
-          const int tok = (int)(kr.unit(t) * C::TN) + pwarp * RPW;
-          const int off = tok % bs;
-          mbar_arrive_tx(&full_bar[st], 2u * RPW * D * 2);
-#pragma unroll
-          for (int sl = 0; sl < D / 64; ++sl) {
-            unsigned char* kdst = kd + sl * (C::TN * 128) + pwarp * RPW * 128;
-            unsigned char* vdst = vd + sl * (C::TN * 128) + pwarp * RPW * 128;
-            if (p.layout == Layout::NHD) {
-              const int row = ok ? lblk * bs + off : (int)(p.num_blocks * bs);  // out of range: zeros
-              tma_load3(kdst, &tmk, sl * 64, n, row, &full_bar[st]);
-              tma_load3(vdst, &tmv, sl * 64, n, row, &full_bar[st]);
-            } else {
-              const int bk = ok ? lblk : (int)p.num_blocks;
-              tma_load4(kdst, &tmk, sl * 64, off, n, bk, &full_bar[st]);
-              tma_load4(vdst, &tmv, sl * 64, off, n, bk, &full_bar[st]);
-            }
-          }
-        } else {
-          mbar_arrive(&full_bar[st]);
-        }
-      } else {
 #pragma unroll
       for (int k = 0; k < CPASS; ++k) {
         const int idx = k * 32 + lane, rl = idx / (D / 8), c = idx % (D / 8);
@@ -270,9 +214,8 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1)
         cp_async16(kd + wg_off(C::TN, row, c), kc + src, o < 0 ? 0 : 16);
         cp_async16(vd + wg_off(C::TN, row, c), vc + src, o < 0 ? 0 : 16);
       }
-      }
-      cp_async_commit();  // (empty for a TMA tile: keeps the group count per tile)
-      if (t >= LAG && !tma_tile(t - LAG)) {
+      cp_async_commit();
+      if (t >= LAG) {
         cp_async_wait<LAG>();
         fence_proxy_async();
         mbar_arrive(&full_bar[(t - LAG) % C::STAGES]);
@@ -280,8 +223,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1)
     }
     cp_async_wait<0>();
     fence_proxy_async();
-    for (int t = max(0, ntiles - LAG); t < ntiles; ++t)
-      if (!tma_tile(t)) mbar_arrive(&full_bar[t % C::STAGES]);
+    for (int t = max(0, ntiles - LAG); t < ntiles; ++t) mbar_arrive(&full_bar[t % C::STAGES]);
     return;
   }
   // Compute warpgroups: the registers the producer gave up (setmaxnreg.dec 40) become theirs
@@ -495,58 +437,6 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1)
 #endif
 }
 
-// cuTensorMapEncodeTiled from the driver, fetched once through the runtime (nullptr if unavailable).
-using TensorMapEncodeFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
-                                       const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                       CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-inline TensorMapEncodeFn tensor_map_encoder() {
-  static TensorMapEncodeFn fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess)
-      f = nullptr;
-    cudaGetLastError();
-    return reinterpret_cast<TensorMapEncodeFn>(f);
-  }();
-  return fn;
-}
-
-// Tensor maps of the K and V pools for the kernel's TMA tiles (boxes of 64 channels x rpw tokens of one
-// head, 128-byte swizzle, the layout the cp.async path writes). False when a map cannot describe the
-// pool (alignment, a coordinate past int32, block size not a multiple of rpw, no encoder).
-template <class T>
-bool make_kv_maps(const PagedAttentionParams& p, int rpw, CUtensorMap* mk, CUtensorMap* mv) {
-  const TensorMapEncodeFn enc = tensor_map_encoder();
-  const int64_t bs = p.block_size, N = p.num_kv_heads, D = p.head_dim, es = 2;
-  if (!enc || bs % rpw != 0 || D % 64 != 0 || reinterpret_cast<uintptr_t>(p.k_cache) % 16 != 0 ||
-      reinterpret_cast<uintptr_t>(p.v_cache) % 16 != 0 || p.num_blocks * bs >= INT32_MAX)
-    return false;
-  const CUtensorMapDataType dt = std::is_same<T, __half>::value ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-  cuuint64_t dims[4], strides[3];
-  cuuint32_t box[4], estr[4] = {1, 1, 1, 1};
-  cuuint32_t rank;
-  if (p.layout == Layout::NHD) {  // [num_blocks * bs][N][D]
-    rank = 3;
-    dims[0] = D, dims[1] = N, dims[2] = p.num_blocks * bs;
-    strides[0] = D * es, strides[1] = N * D * es;
-    box[0] = 64, box[1] = 1, box[2] = rpw;
-  } else {  // [num_blocks][N][bs][D]
-    rank = 4;
-    dims[0] = D, dims[1] = bs, dims[2] = N, dims[3] = p.num_blocks;
-    strides[0] = D * es, strides[1] = bs * D * es, strides[2] = N * bs * D * es;
-    box[0] = 64, box[1] = rpw, box[2] = 1, box[3] = 1;
-  }
-  for (int i = 0; i < 2; ++i) {
-    CUtensorMap* m = i == 0 ? mk : mv;
-    void* base = const_cast<void*>(i == 0 ? p.k_cache : p.v_cache);
-    if (enc(m, dt, rank, base, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-      return false;
-  }
-  return true;
-}
-
 // Whether the Hopper kernel runs this call, and the launch. It needs the sm_90a body (a build
 // with 90a in SA_CUDA_ARCHS, running on sm_90), q and KV of one 16-bit dtype, headDim 64/128/256,
 // no block selection, and at least one full wave of thread blocks (it has no KV splits; smaller
@@ -577,10 +467,7 @@ Status launch_wg_shape(const PagedAttentionParams& p, const Launch& l, const Att
   if (!(env && env[0] == '1') && qtiles * ys < l.num_sms) return Status::Ok();
   SA_RETURN_IF_ERROR(check_grid("paged_attention", qtiles, ys, 1));
   *taken = true;
-  CUtensorMap mk{}, mv{};
-  const char* tenv = std::getenv("SA_CUDA_WG_TMA");  // 0: every tile by cp.async (A/B runs, tests)
-  const int use_tma = SA_WG_TMA && !(tenv && tenv[0] == '0') && make_kv_maps<T>(p, C::TN / 4, &mk, &mv) ? 1 : 0;
-  kern<<<dim3((unsigned)qtiles, (unsigned)ys, 1), C::kThreads, C::SMEM, l.stream>>>(p, plan, l.err, mk, mv, use_tma);
+  kern<<<dim3((unsigned)qtiles, (unsigned)ys, 1), C::kThreads, C::SMEM, l.stream>>>(p, plan, l.err);
   SA_CUDA_LAUNCH_CHECK();
   return Status::Ok();
 }
