@@ -13,6 +13,9 @@
 #include "attn_common.cuh"
 #include "wgmma.cuh"
 
+#ifndef SA_WG_FAST
+#define SA_WG_FAST 1  // full tiles exponentiate against the running max first (see the loop)
+#endif
 #ifndef SA_WG_ABL
 #define SA_WG_ABL 0  // timing ablations (wrong results): 8 no K/V copies, 16 no softmax, 32 no wgmma
 #endif
@@ -279,6 +282,22 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
       }
     }
   };
+  auto issue_s = [&](int u) {  // S = Q K^T for tile u
+    const uint32_t k_a = pipe_a + (uint32_t)(u % C::STAGES) * C::STAGE_BYTES;
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < ((SA_WG_ABL & 32) ? 0 : D / 16); ++kk) {
+      const uint32_t koff = (uint32_t)(kk & 3) * 32u;  // k16 step inside a 128-byte line
+      const uint64_t db = wg_desc(k_a + (kk >> 2) * (C::TN * 128) + koff, 16, 1024);
+      if constexpr (kQReg) {
+        wgmma_rsk<T, C::TN>(sc, qa[kk], db, kk > 0 ? 1 : 0);
+      } else {
+        const uint64_t da = q_desc0 + (((uint64_t)((kk >> 2) * C::M * 128) + koff) >> 4);
+        wgmma_ss<T, C::TN>(sc, da, db, kk > 0 ? 1 : 0);
+      }
+    }
+    wg_commit();
+  };
   auto issue_pv = [&](int u) {  // O += P V for tile u (P in pa)
     const uint32_t v_a = pipe_a + (uint32_t)(u % C::STAGES) * C::STAGE_BYTES + C::TILE_BYTES;
     if constexpr ((SA_WG_ABL & 32) == 0) {
@@ -298,20 +317,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     named_sync(1 + wg);  // my turn to issue: the other warpgroup has issued its GEMMs
 
     // Issue S = Q K^T (64 rows x TN keys per warpgroup), then the previous tile's P V.
-    const uint32_t k_a = pipe_a + (uint32_t)(v % C::STAGES) * C::STAGE_BYTES;
-    wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < ((SA_WG_ABL & 32) ? 0 : D / 16); ++kk) {
-      const uint32_t koff = (uint32_t)(kk & 3) * 32u;  // k16 step inside a 128-byte line
-      const uint64_t db = wg_desc(k_a + (kk >> 2) * (C::TN * 128) + koff, 16, 1024);
-      if constexpr (kQReg) {
-        wgmma_rsk<T, C::TN>(sc, qa[kk], db, kk > 0 ? 1 : 0);
-      } else {
-        const uint64_t da = q_desc0 + (((uint64_t)((kk >> 2) * C::M * 128) + koff) >> 4);
-        wgmma_ss<T, C::TN>(sc, da, db, kk > 0 ? 1 : 0);
-      }
-    }
-    wg_commit();
+    issue_s(v);
     if (v > 0) issue_pv(v - 1);
     if (v > 0) {
       wg_wait<1>();  // S done; P V may still run
@@ -332,6 +338,31 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
 #pragma unroll
     for (int w = 0; w < 4; ++w) bad |= sBad[slot][w];
     const bool full = plain && bad == 0u && (!upper || kb0 + C::TN - 1 <= qmin);
+    bool done = false;
+    if (SA_WG_FAST && full && fold && m_run[0] != -INFINITY && m_run[1] != -INFINITY) {
+      // Fast path: exponentiate against the running max straight away (no max pass, no shuffles).
+      // It stands if every p <= 2^8 (each lane's partial row sums <= 2^8), which is exactly when the
+      // lazy rule below would keep the running max; else S is computed again (K is still in its
+      // stage) and the tile takes the exact path.
+      float ls0 = 0.f, ls1 = 0.f;
+#pragma unroll
+      for (int i = 0; i < NS; ++i) {
+        const int hr = (i >> 1) & 1;
+        const float pv = fast_exp2(fmaf(sc[i], c2, -m_run[hr]));
+        sc[i] = pv;
+        if (hr) ls1 += pv; else ls0 += pv;
+      }
+      if (__all_sync(0xffffffffu, ls0 <= 256.f && ls1 <= 256.f)) {
+        l_run[0] += ls0;
+        l_run[1] += ls1;
+        done = true;
+      } else {
+        issue_s(v);
+        wg_wait<0>();
+        wg_fence_regs<NS>(sc);
+      }
+    }
+    if (!done) {
     float mx[2] = {m_run[0], m_run[1]};
     float mul = 1.f;  // logit = mul * sc
     if (full && fold) {
@@ -385,6 +416,7 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
         ls += p0 + p1;
       }
       l_run[hr] = l_run[hr] * alpha[hr] + ls;
+    }
     }
     }
     // The previous P V has finished: O, pa and tile v-1's stage are free.
