@@ -111,6 +111,89 @@ __device__ __forceinline__ int64_t key_offset(const PagedAttentionParams& p, int
   return paged_off(p.layout, blk, tok, n, p.block_size, p.num_kv_heads, p.head_dim);
 }
 
+// Online-softmax step of the mma.sync kernels (attn_tc.cuh, attn_decode.cuh) over a tile of scores
+// in the m16n8 C layout: sc[j][0..1] are row g's, sc[j][2..3] row g + 8's logits (log2 units, -inf
+// masked), mx the thread's maxima including the running max. Reduces mx over the row's 4 lanes,
+// replaces the logits by p = exp2(logit - max), updates m_run and l_run (this lane's partial sum)
+// and rescales O when a running max moved.
+template <int NJ, int NO>
+__device__ __forceinline__ void softmax_m16(float (&sc)[NJ][4], float (&o)[NO][4], float (&mx)[2], float (&m_run)[2],
+                                            float (&l_run)[2]) {
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
+    mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
+  }
+  float alpha[2];
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    const float mref = mx[hr] == -INFINITY ? 0.f : mx[hr];
+    alpha[hr] = mx[hr] == m_run[hr] ? 1.f : exp2f(m_run[hr] - mref);  // 0 when m_run was -inf
+    m_run[hr] = mx[hr];
+    l_run[hr] *= alpha[hr];
+#pragma unroll
+    for (int j = 0; j < NJ; ++j) {
+      const float p0 = exp2f(sc[j][2 * hr] - mref), p1 = exp2f(sc[j][2 * hr + 1] - mref);
+      sc[j][2 * hr] = p0;
+      sc[j][2 * hr + 1] = p1;
+      l_run[hr] += p0 + p1;
+    }
+  }
+  if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {  // the running max moved
+#pragma unroll
+    for (int i = 0; i < NO; ++i) {
+      o[i][0] *= alpha[0];
+      o[i][1] *= alpha[0];
+      o[i][2] *= alpha[1];
+      o[i][3] *= alpha[1];
+    }
+  }
+}
+
+// Row resolution of the tensor-core kernels (attn_tc.cuh, attn_decode.cuh), in three steps that
+// they pipeline in registers: logical() gives the logical block of virtual key vk (arithmetic, or a
+// load from the block-selection row), physical() its pool block (a table load), resolve() the key
+// position and element offset (-1 for a row without a key; a selection id or table id out of range
+// is reported, never dereferenced).
+template <int D>
+struct RowResolver {
+  const PagedAttentionParams& p;
+  const SeqInfo& s;
+  const int32_t* table;   // this sequence's block-table row
+  const int32_t* selrow;  // its block-selection row, or nullptr
+  bool sel_sorted;        // selrow has no duplicates (selection_sorted)
+  int b, sel_row, n;      // sequence, selection row, KV head
+  DevError* err;
+
+  __device__ __forceinline__ int logical(int vk) const {
+    const int e = vk / p.block_size;
+    if (!selrow) return e;
+    return e < p.sel_k ? selection_entry(selrow, e, sel_sorted) : -1;
+  }
+  __device__ __forceinline__ int physical(int id) const { return id >= 0 && id < s.L ? table[id] : -1; }
+  __device__ __forceinline__ void resolve(int vk, int id, int blk, int* pos_out, int64_t* off_out) const {
+    const int bs = p.block_size;
+    int pos = -1;
+    int64_t off = -1;
+    const int e = vk / bs, tok = vk - e * bs;
+    if (selrow && (id < -1 || id >= s.L)) {
+      report(err, kErrSelection, kFamPagedAttention, 0, b, sel_row % (p.sel_rows ? p.sel_rows : 1), e, id, s.L);
+    } else if (id >= 0) {
+      pos = id * bs + tok;
+      if (pos >= s.len) {
+        pos = -1;
+      } else if (blk < 0 || blk >= p.num_blocks) {
+        report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, id, 0, blk, p.num_blocks);
+        pos = -1;
+      } else {
+        off = paged_off(p.layout, blk, tok, n, bs, p.num_kv_heads, D);
+      }
+    }
+    *pos_out = pos;
+    *off_out = off;
+  }
+};
+
 // Key position of virtual key v of the block-selection row (entry v / bs, token v % bs), or -1.
 __device__ __forceinline__ int64_t selected_pos(const PagedAttentionParams& p, int b, int sel_row, const SeqInfo& s,
                                                 int64_t v, DevError* err) {

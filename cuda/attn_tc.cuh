@@ -105,37 +105,17 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
   // Rows without a key are zero-filled (never read) and masked.
   const T* kc = static_cast<const T*>(p.k_cache);
   const T* vc = static_cast<const T*>(p.v_cache);
-  const int bs = p.block_size;
   const int32_t* table = p.block_tables + (int64_t)b * p.max_blocks_per_seq;
   const int32_t* selrow = p.maybe_block_selection ? p.maybe_block_selection + (int64_t)sel_row * p.sel_k : nullptr;
   const bool sel_sorted = selrow ? selection_sorted(selrow, p.sel_k) : true;  // barrier: every thread is here
   auto vkey = [&](int64_t v) { return (int)(kr.unit(v) * C::TN) + tid; };  // virtual key of this thread's row
-  auto stepA = [&](int64_t v) -> int {
-    if (v >= v1) return -1;
-    const int vk = vkey(v), e = vk / bs;
-    if (!selrow) return e;
-    return e < p.sel_k ? selection_entry(selrow, e, sel_sorted) : -1;
-  };
-  auto stepB = [&](int id) -> int { return id >= 0 && id < s.L ? table[id] : -1; };
+  const RowResolver<D> res{p, s, table, selrow, sel_sorted, b, sel_row, n, err};
+  auto stepA = [&](int64_t v) -> int { return v < v1 ? res.logical(vkey(v)) : -1; };
+  auto stepB = [&](int id) -> int { return res.physical(id); };
   auto stepC = [&](int64_t v, int id, int blk) {
     int pos = -1;
     int64_t off = -1;
-    if (v < v1 && id != -1) {
-      const int vk = vkey(v), e = vk / bs, tok = vk - e * bs;
-      if (selrow && (id < -1 || id >= s.L)) {
-        report(err, kErrSelection, kFamPagedAttention, 0, b, sel_row % (p.sel_rows ? p.sel_rows : 1), e, id, s.L);
-      } else if (id >= 0) {
-        pos = id * bs + tok;
-        if (pos >= s.len) {
-          pos = -1;
-        } else if (blk < 0 || blk >= p.num_blocks) {
-          report(err, kErrTableId, kFamPagedAttention, kTabBlock, b, id, 0, blk, p.num_blocks);
-          pos = -1;
-        } else {
-          off = paged_off(p.layout, blk, tok, n, bs, N, D);
-        }
-      }
-    }
+    if (v < v1 && id != -1) res.resolve(vkey(v), id, blk, &pos, &off);
     const int slot = (int)((v - v0) % C::RSLOTS);
     sRowOff[slot * C::TN + tid] = off;
     sKpos[slot * C::TN + tid] = pos;
@@ -234,35 +214,7 @@ __global__ void __launch_bounds__(128) attn_tc_kernel(PagedAttentionParams p, At
         mx[hr] = fmaxf(mx[hr], x);
       }
     }
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
-      mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
-    }
-    float alpha[2];
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      const float mref = mx[hr] == -INFINITY ? 0.f : mx[hr];
-      alpha[hr] = mx[hr] == m_run[hr] ? 1.f : exp2f(m_run[hr] - mref);  // 0 when m_run was -inf
-      m_run[hr] = mx[hr];
-      l_run[hr] *= alpha[hr];
-#pragma unroll
-      for (int j = 0; j < C::KW / 8; ++j) {
-        const float p0 = exp2f(sc[j][2 * hr] - mref), p1 = exp2f(sc[j][2 * hr + 1] - mref);
-        sc[j][2 * hr] = p0;
-        sc[j][2 * hr + 1] = p1;
-        l_run[hr] += p0 + p1;
-      }
-    }
-    if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {  // the running max moved
-#pragma unroll
-      for (int i = 0; i < D / 8; ++i) {
-        o[i][0] *= alpha[0];
-        o[i][1] *= alpha[0];
-        o[i][2] *= alpha[1];
-        o[i][3] *= alpha[1];
-      }
-    }
+    softmax_m16(sc, o, mx, m_run, l_run);
     // O += P V: P from the score registers (the C layout of two n-tiles is an A fragment).
 #pragma unroll
     for (int kb = 0; kb < C::KW / 16; ++kb) {

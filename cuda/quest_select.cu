@@ -314,6 +314,44 @@ __global__ void __launch_bounds__(kMeanThreads, 2) quest_scores_mean_kernel(Ques
   }
 }
 
+// The forced part of a row's selection (both top-k kernels): writes numSelected, the -1 padding
+// and the forced blocks (the stale/window suffix [fs, L) newest first, then the first sink blocks).
+// Returns true when that completes the row; otherwise the candidates are blocks [npre, npre + C),
+// of which `need` go between the prefix and the suffix. L = ceil(len / bs); NT threads stride.
+template <int NT>
+__device__ __forceinline__ bool topk_forced(const QuestSelectParams& p, int64_t orow, int len, int tsu, int* npre_out,
+                                            int* c_out, int* need_out) {
+  const int bs = p.block_size;
+  const int L = (int)(((int64_t)len + bs - 1) / bs), k = p.k;
+  const int stale = (len - tsu) / bs;
+  const int fs = L > 0 ? max(0, min(L - p.window_blocks, stale)) : 0;  // forced suffix [fs, L)
+  const int npre = min(p.sink_blocks, fs);                           // forced prefix [0, npre)
+  const int count = min(k, L), nsuf = L - fs;
+  int32_t* out = p.selected + orow * k;
+  if (p.maybe_num_selected && threadIdx.x == 0) p.maybe_num_selected[orow] = count;
+  for (int i = threadIdx.x + count; i < k; i += NT) out[i] = -1;
+  if (nsuf >= k) {  // only stale/window blocks, newest first
+    for (int i = threadIdx.x; i < k; i += NT) out[i] = L - k + i;
+    return true;
+  }
+  if (nsuf + npre >= k) {  // the suffix plus the first sink blocks
+    const int take = k - nsuf;
+    for (int i = threadIdx.x; i < k; i += NT) out[i] = i < take ? i : fs + (i - take);
+    return true;
+  }
+  const int C = fs - npre, need = k - nsuf - npre;
+  if (need >= C) {  // every block
+    for (int i = threadIdx.x; i < L; i += NT) out[i] = i;
+    return true;
+  }
+  for (int i = threadIdx.x; i < npre; i += NT) out[i] = i;
+  for (int i = threadIdx.x; i < nsuf; i += NT) out[npre + need + i] = fs + i;
+  *npre_out = npre;
+  *c_out = C;
+  *need_out = need;
+  return false;
+}
+
 // Grid: (B * N * RG output rows); block: kSelThreads. Picks row's top-k: forced blocks (stale and
 // window newest first, then sinks), then the best-scoring candidates by a radix select over the
 // order-preserving keys of their scores (8 bits per pass, stopping as soon as the k-th key's bucket
@@ -333,31 +371,11 @@ __global__ void __launch_bounds__(kSelThreads) quest_topk_kernel(QuestSelectPara
   if (len < 0 || tsu < 0 || tsu > len) return;  // reported by the scores kernel
   const int64_t L64 = ((int64_t)len + bs - 1) / bs;
   if (L64 > lcap) return;
-  const int L = (int)L64, k = p.k;
-  const int stale = (len - tsu) / bs;
-  const int fs = L > 0 ? max(0, min(L - p.window_blocks, stale)) : 0;  // forced suffix [fs, L)
-  const int npre = min(p.sink_blocks, fs);                           // forced prefix [0, npre)
-  const int count = min(k, L), nsuf = L - fs;
+  const int k = p.k;
   int32_t* out = p.selected + orow * k;
   const float* srow = scores + orow * lcap;
-  if (p.maybe_num_selected && threadIdx.x == 0) p.maybe_num_selected[orow] = count;
-  for (int i = threadIdx.x + count; i < k; i += kSelThreads) out[i] = -1;
-  if (nsuf >= k) {  // only stale/window blocks, newest first
-    for (int i = threadIdx.x; i < k; i += kSelThreads) out[i] = L - k + i;
-    return;
-  }
-  if (nsuf + npre >= k) {  // the suffix plus the first sink blocks
-    const int take = k - nsuf;
-    for (int i = threadIdx.x; i < k; i += kSelThreads) out[i] = i < take ? i : fs + (i - take);
-    return;
-  }
-  const int C = fs - npre, need = k - nsuf - npre;
-  if (need >= C) {  // every block
-    for (int i = threadIdx.x; i < L; i += kSelThreads) out[i] = i;
-    return;
-  }
-  for (int i = threadIdx.x; i < npre; i += kSelThreads) out[i] = i;
-  for (int i = threadIdx.x; i < nsuf; i += kSelThreads) out[npre + need + i] = fs + i;
+  int npre, C, need;
+  if (topk_forced<kSelThreads>(p, orow, len, tsu, &npre, &C, &need)) return;
   const bool cached = C <= kKeyCache;
   if (cached)
     for (int i = threadIdx.x; i < C; i += kSelThreads) keys[i] = fkey(srow[npre + i]);
@@ -486,31 +504,10 @@ __device__ __forceinline__ void topk_row_reg(const QuestSelectParams& p, const f
   __shared__ __align__(16) int s_hist[4][256];  // one per 8-bit pass (32-bit keys)
   __shared__ uint32_t s_range[2 * NW];
   __shared__ int s_scan[NW];
-  const int bs = p.block_size;
-  const int L = (int)(((int64_t)len + bs - 1) / bs), k = p.k;
-  const int stale = (len - tsu) / bs;
-  const int fs = L > 0 ? max(0, min(L - p.window_blocks, stale)) : 0;  // forced suffix [fs, L)
-  const int npre = min(p.sink_blocks, fs);                           // forced prefix [0, npre)
-  const int count = min(k, L), nsuf = L - fs;
+  const int k = p.k;
   int32_t* out = p.selected + orow * k;
-  if (p.maybe_num_selected && threadIdx.x == 0) p.maybe_num_selected[orow] = count;
-  for (int i = threadIdx.x + count; i < k; i += NT) out[i] = -1;
-  if (nsuf >= k) {  // only stale/window blocks, newest first
-    for (int i = threadIdx.x; i < k; i += NT) out[i] = L - k + i;
-    return;
-  }
-  if (nsuf + npre >= k) {  // the suffix plus the first sink blocks
-    const int take = k - nsuf;
-    for (int i = threadIdx.x; i < k; i += NT) out[i] = i < take ? i : fs + (i - take);
-    return;
-  }
-  const int C = fs - npre, need = k - nsuf - npre;
-  if (need >= C) {  // every block
-    for (int i = threadIdx.x; i < L; i += NT) out[i] = i;
-    return;
-  }
-  for (int i = threadIdx.x; i < npre; i += NT) out[i] = i;
-  for (int i = threadIdx.x; i < nsuf; i += NT) out[npre + need + i] = fs + i;
+  int npre, C, need;
+  if (topk_forced<NT>(p, orow, len, tsu, &npre, &C, &need)) return;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int i0 = threadIdx.x * KPT;
   const int nval = max(0, min(KPT, C - i0));  // this thread's candidates
