@@ -27,6 +27,7 @@ export function caseId(c: AttnConfig): string {
   if (c.omitCu) parts.push('defaultCu');
   if (c.lse === false) parts.push('noLse');
   if (c.qStd) parts.push(`qStd=${c.qStd}`);
+  if (c.kRamp) parts.push(`kRamp=${c.kRamp}`);
   return `paged_attention(${parts.join(',')})`;
 }
 
@@ -212,6 +213,10 @@ export function configs(): AttnConfig[] {
   out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', H: 8, N: 1, D: 128, bs: 8, seqLens: [150, 0, 77], qLens: [150, 0, 10], sinkLogits: true }));
   out.push(base({ qDtype: 'f16', kvDtype: 'f16', layout: 'HND', H: 16, N: 16, D: 128, bs: 128, seqLens: [200], qLens: [130], causal: false }));
   out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', H: 16, N: 4, D: 64, bs: 5, seqLens: [300, 257], qLens: [100, 257], slack: 40 }));
+  // keys growing along the sequence with a peaky q: the running max keeps jumping by more than 2^8 in p
+  // (cuda's warpgroup kernel: lazy rescaling and its fast path's fallback to the exact softmax)
+  out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', H: 8, N: 2, D: 128, bs: 16, seqLens: [600, 333], qLens: [300, 333], kRamp: 12, qStd: 3 }));
+  out.push(base({ qDtype: 'f16', kvDtype: 'f16', layout: 'HND', H: 16, N: 4, D: 64, bs: 32, seqLens: [520], qLens: [520], kRamp: 8, qStd: 2 }));
 
   // selection on per-KV-head units (many rows), selections covering every block, > 16 KV heads
   out.push(base({ qDtype: 'bf16', kvDtype: 'bf16', H: 32, N: 4, D: 64, seqLens: [100, 61], qLens: [40, 9], sel: { rows: 'kv', k: 4 } }));

@@ -36,6 +36,9 @@ export interface AttnConfig {
   lse?: boolean;
   /** standard deviation of q (default 1; larger gives peakier softmax) */
   qStd?: number;
+  /** K rows grow along the sequence: position t scaled by 1 + kRamp * t / seqLen (default 0). Later
+   * keys then keep raising the running max by large steps (online-softmax rescaling paths). */
+  kRamp?: number;
 }
 
 export interface AttnData {
@@ -60,6 +63,24 @@ function randomTensor(rng: Rng, dt: FloatDType, shape: number[], std = 1): { t: 
   return { t, v: Float64Array.from(toF32(t)) };
 }
 
+/** Random K cache whose rows are scaled by 1 + kRamp * position / seqLen (rows no sequence uses as is). */
+function rampedKeys(rng: Rng, cfg: AttnConfig, shape: number[], table: Int32Array, mkbpr: number, L: number[]): { t: HostTensor; v: Float64Array } {
+  const { N, D, bs, layout } = cfg;
+  const a = normals(rng, shape.reduce((x, y) => x * y, 1));
+  for (let b = 0; b < cfg.seqLens.length; b++)
+    for (let j = 0; j < L[b]; j++)
+      for (let tok = 0; tok < bs; tok++) {
+        const f = 1 + (cfg.kRamp as number) * ((j * bs + tok) / Math.max(1, cfg.seqLens[b]));
+        const blk = table[b * mkbpr + j];
+        for (let n = 0; n < N; n++) {
+          const o = layout === 'NHD' ? ((blk * bs + tok) * N + n) * D : ((blk * N + n) * bs + tok) * D;
+          for (let d = 0; d < D; d++) a[o + d] *= f;
+        }
+      }
+  const t = fromF32(cfg.kvDtype, shape, a);
+  return { t, v: Float64Array.from(toF32(t)) };
+}
+
 export function genAttn(cfg: AttnConfig, seed: number): AttnData {
   const rng = new Rng(seed);
   const { H, N, D, bs, layout } = cfg;
@@ -78,7 +99,7 @@ export function genAttn(cfg: AttnConfig, seed: number): AttnData {
   const totalQ = cu[B];
   const cacheShape = layout === 'NHD' ? [numBlocks, bs, N, D] : [numBlocks, N, bs, D];
   const q = randomTensor(rng, cfg.qDtype, [totalQ, H, D], cfg.qStd ?? 1);
-  const k = randomTensor(rng, cfg.kvDtype, cacheShape);
+  const k = cfg.kRamp ? rampedKeys(rng, cfg, cacheShape, table, mkbpr, L) : randomTensor(rng, cfg.kvDtype, cacheShape);
   const v = randomTensor(rng, cfg.kvDtype, cacheShape);
 
   const tensors: Record<string, HostTensor> = {
