@@ -54,6 +54,18 @@ __device__ __forceinline__ uint32_t wg_off(int R, int r, int c) {
 __device__ __forceinline__ void named_sync(int id) { asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory"); }
 __device__ __forceinline__ void named_arrive(int id) { asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory"); }
 
+// Whether x holds for any thread of this warpgroup (named barrier id over its 128 threads; all of
+// them must reach it).
+__device__ __forceinline__ bool wg_any(bool x, int id) {
+  int r;
+  asm volatile(
+      "{\n.reg .pred p, q;\nsetp.ne.u32 q, %1, 0;\nbar.red.or.pred p, %2, 128, q;\nselp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(r)
+      : "r"((int)x), "r"(id)
+      : "memory");
+  return r != 0;
+}
+
 // Shared-memory matrix descriptor, 128-byte swizzle (PTX "matrix-descriptor-encode").
 __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
   return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((uint64_t)((lbo >> 4) & 0x3FFF) << 16) |
@@ -339,27 +351,34 @@ __global__ void __launch_bounds__(WgCfg<D>::kThreads, 1) attn_wg_kernel(PagedAtt
     for (int w = 0; w < 4; ++w) bad |= sBad[slot][w];
     const bool full = plain && bad == 0u && (!upper || kb0 + C::TN - 1 <= qmin);
     bool done = false;
-    if (SA_WG_FAST && full && fold && m_run[0] != -INFINITY && m_run[1] != -INFINITY) {
+    if constexpr (SA_WG_FAST != 0) {
       // Fast path: exponentiate against the running max straight away (no max pass, no shuffles).
       // It stands if every p <= 2^8 (each lane's partial row sums <= 2^8), which is exactly when the
-      // lazy rule below would keep the running max; else S is computed again (K is still in its
-      // stage) and the tile takes the exact path.
+      // lazy rule below would keep the running max. Otherwise S is computed again (K is still in its
+      // stage) and the tile takes the exact path; wgmma is warpgroup-wide, so whether any warp needs
+      // that is voted over the warpgroup (bar.red; a per-warp decision hung the warpgroup), and then
+      // every warp of it takes the exact path.
+      const bool tried = full && fold && __all_sync(0xffffffffu, m_run[0] != -INFINITY && m_run[1] != -INFINITY);
       float ls0 = 0.f, ls1 = 0.f;
+      bool ok = false;
+      if (tried) {
 #pragma unroll
-      for (int i = 0; i < NS; ++i) {
-        const int hr = (i >> 1) & 1;
-        const float pv = fast_exp2(fmaf(sc[i], c2, -m_run[hr]));
-        sc[i] = pv;
-        if (hr) ls1 += pv; else ls0 += pv;
+        for (int i = 0; i < NS; ++i) {
+          const int hr = (i >> 1) & 1;
+          const float pv = fast_exp2(fmaf(sc[i], c2, -m_run[hr]));
+          sc[i] = pv;
+          if (hr) ls1 += pv; else ls0 += pv;
+        }
+        ok = __all_sync(0xffffffffu, ls0 <= 256.f && ls1 <= 256.f);
       }
-      if (__all_sync(0xffffffffu, ls0 <= 256.f && ls1 <= 256.f)) {
-        l_run[0] += ls0;
-        l_run[1] += ls1;
-        done = true;
-      } else {
+      if (wg_any(tried && !ok, 3 + wg)) {
         issue_s(v);
         wg_wait<0>();
         wg_fence_regs<NS>(sc);
+      } else if (ok) {
+        l_run[0] += ls0;
+        l_run[1] += ls1;
+        done = true;
       }
     }
     if (!done) {
