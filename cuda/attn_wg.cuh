@@ -14,7 +14,12 @@
 #include "wgmma.cuh"
 
 #ifndef SA_WG_FAST
-#define SA_WG_FAST 1  // full tiles exponentiate against the running max first (see the loop)
+// Full tiles exponentiate against the running max first (see the loop). OFF: the first version
+// (GPU runs S7-S10: 1.359 ms against 1.469 on the prefill bench) decided its fallback per warp and
+// hung the warpgroup's wgmma when warps disagreed (S15, the kRamp cases); the warpgroup-voted fix
+// below compiles but has not run on a GPU yet. Verify with gpu_wg.sh abl WG_BUILDS="fast:-DSA_WG_FAST=1"
+// WG_SWEEP=fast before turning it on.
+#define SA_WG_FAST 0
 #endif
 #ifndef SA_WG_ABL
 #define SA_WG_ABL 0  // timing ablations (wrong results): 8 no K/V copies, 16 no softmax, 32 no wgmma
