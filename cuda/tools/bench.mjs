@@ -4,7 +4,7 @@
 // case list and times the torch peers on the same shapes; report.mjs merges both).
 // Usage: node cuda/tools/bench.mjs OUT.json [--quick]
 import { writeFileSync } from 'node:fs';
-import { addon, Rng, floats } from './lib.mjs';
+import { addon, Rng, floats, dev, questSelectArgs } from './lib.mjs';
 
 const outPath = process.argv[2] ?? 'bench_ours.json';
 const quick = process.argv.includes('--quick');
@@ -38,7 +38,6 @@ function filled(bytes) {
   return h;
 }
 const K = filled(poolBytes), V = filled(poolBytes);
-const dev = (arr) => { const h = addon.deviceAlloc('cuda', arr.byteLength); addon.deviceCopy(h, arr, 0, 'upload'); return h; };
 
 function pagedTables(B, L, bs) {
   const numBlocks = maxTokens / bs, per = Math.ceil(L / bs);
@@ -94,21 +93,7 @@ if (!only || only === 'decode')
     }
 
 // ---- quest_select ----
-function selectArgs(B, L, bs, k) {
-  const R = bs, Lb = Math.ceil(L / bs), pages = Math.ceil(Lb / R);
-  const numMeta = B * pages;
-  const E = numMeta * R * N * D;
-  const mx = addon.deviceAlloc('cuda', E * ES), mn = addon.deviceAlloc('cuda', E * ES);
-  for (const h of [mx, mn]) for (let off = 0; off < E * ES; off += chunk.byteLength) addon.deviceCopy(h, chunk.subarray(0, Math.min(chunk.length, (E * ES - off) / 2)), off, 'upload');
-  const ids = rng.shuffle([...Array(numMeta).keys()]);
-  return {
-    queryDtype: 'bf16', metaDtype: 'bf16', numSeqs: B, numQoHeads: H, numKvHeads: N, headDim: D, blockSize: bs, metaRows: R,
-    maxMetaPagesPerSeq: pages, numMetaPages: numMeta, k, groupReduce: 'mean', sinkBlocks: 0, windowBlocks: 0,
-    query: dev(floats('bf16', B * H * D, () => rng.normal()).data), maxMeta: mx, minMeta: mn, metaBlockTables: dev(Int32Array.from(ids)),
-    seqLens: dev(new Int32Array(B).fill(L)), tokensSinceUpdate: dev(new Int32Array(B)), selected: addon.deviceAlloc('cuda', B * N * k * 4),
-    _metaBytes: 2 * B * N * Lb * D * ES,
-  };
-}
+const selectArgs = (B, L, bs, k) => questSelectArgs(rng, chunk, { B, L, H, N, D, bs, k });
 // --only=ncusel: one quest_select call at B=1 and at B=32 (profiler runs of the select kernels).
 if (only === 'ncusel') {
   for (const B of [1, 32]) { const a = selectArgs(B, 32768, 16, 128); addon.questSelect('cuda', a, 'sync'); addon.questSelect('cuda', a, 'sync'); }

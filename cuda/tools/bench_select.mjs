@@ -2,28 +2,16 @@
 // for several settings of the kernel switches in ONE process (the addon reads them per call), plus
 // the floor of a call whose sequences are all empty. Timed like bench.mjs (L2 flushed, median).
 // Usage: node cuda/tools/bench_select.mjs 'name:ENV=v ENV2=w' ...   (no argument: default only)
-import { addon, Rng, floats, dev } from './lib.mjs';
+import { addon, Rng, floats, questSelectArgs } from './lib.mjs';
 
-const H = 32, N = 8, D = 128, ES = 2, L = 32768, bs = 16, k = 128, REPS = 30;
+const H = 32, N = 8, D = 128, L = 32768, bs = 16, k = 128, REPS = 30;
 const rng = new Rng(99);
 const chunk = floats('bf16', 1 << 22, () => rng.normal()).data;
 const ceilBytes = 2 * 1024 ** 3;
 const ceiling = ceilBytes / (addon.measureCeiling('cuda', ceilBytes, 20) * 1e-3);
 console.log(`copy ceiling: ${(ceiling / 1e12).toFixed(3)} TB/s`);
 
-function selectArgs(B, len) {
-  const R = bs, Lb = Math.ceil(L / bs), pages = Math.ceil(Lb / R), numMeta = B * pages, E = numMeta * R * N * D;
-  const mx = addon.deviceAlloc('cuda', E * ES), mn = addon.deviceAlloc('cuda', E * ES);
-  for (const h of [mx, mn]) for (let off = 0; off < E * ES; off += chunk.byteLength) addon.deviceCopy(h, chunk.subarray(0, Math.min(chunk.length, (E * ES - off) / 2)), off, 'upload');
-  const ids = rng.shuffle([...Array(numMeta).keys()]);
-  return {
-    queryDtype: 'bf16', metaDtype: 'bf16', numSeqs: B, numQoHeads: H, numKvHeads: N, headDim: D, blockSize: bs, metaRows: R,
-    maxMetaPagesPerSeq: pages, numMetaPages: numMeta, k, groupReduce: 'mean', sinkBlocks: 0, windowBlocks: 0,
-    query: dev(floats('bf16', B * H * D, () => rng.normal()).data), maxMeta: mx, minMeta: mn, metaBlockTables: dev(Int32Array.from(ids)),
-    seqLens: dev(new Int32Array(B).fill(len)), tokensSinceUpdate: dev(new Int32Array(B)), selected: addon.deviceAlloc('cuda', B * N * k * 4),
-    _metaBytes: 2 * B * N * Lb * D * ES,
-  };
-}
+const selectArgs = (B, len) => questSelectArgs(rng, chunk, { B, L, len, H, N, D, bs, k });
 const cases = [1, 4, 16, 32].map((B) => [B, selectArgs(B, L)]);
 const empty = selectArgs(1, 0);
 const variants = process.argv.slice(2).length ? process.argv.slice(2) : ['default:'];

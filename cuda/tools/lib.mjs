@@ -86,6 +86,22 @@ export function dev(arr) {
   if (arr.byteLength) addon.deviceCopy(h, arr, 0, 'upload');
   return h;
 }
+/** quest_select arguments on device (bf16 query and metadata, groupReduce 'mean', no forced blocks)
+ * for B sequences of `len` tokens (L for the metadata's size): metadata pages filled from `chunk`
+ * (bf16 bits) and shuffled by `rng`. `_metaBytes` is the max + min metadata a call reads. */
+export function questSelectArgs(rng, chunk, { B, L, len = L, H, N, D, bs, k }) {
+  const ES = 2, R = bs, Lb = Math.ceil(L / bs), pages = Math.ceil(Lb / R), numMeta = B * pages, E = numMeta * R * N * D;
+  const mx = addon.deviceAlloc('cuda', E * ES), mn = addon.deviceAlloc('cuda', E * ES);
+  for (const h of [mx, mn]) for (let off = 0; off < E * ES; off += chunk.byteLength) addon.deviceCopy(h, chunk.subarray(0, Math.min(chunk.length, (E * ES - off) / 2)), off, 'upload');
+  const ids = rng.shuffle([...Array(numMeta).keys()]);
+  return {
+    queryDtype: 'bf16', metaDtype: 'bf16', numSeqs: B, numQoHeads: H, numKvHeads: N, headDim: D, blockSize: bs, metaRows: R,
+    maxMetaPagesPerSeq: pages, numMetaPages: numMeta, k, groupReduce: 'mean', sinkBlocks: 0, windowBlocks: 0,
+    query: dev(floats('bf16', B * H * D, () => rng.normal()).data), maxMeta: mx, minMeta: mn, metaBlockTables: dev(Int32Array.from(ids)),
+    seqLens: dev(new Int32Array(B).fill(len)), tokensSinceUpdate: dev(new Int32Array(B)), selected: addon.deviceAlloc('cuda', B * N * k * 4),
+    _metaBytes: 2 * B * N * Lb * D * ES,
+  };
+}
 export function fetch(h, like) {
   const out = new like.constructor(like.length);
   addon.synchronize('cuda');
